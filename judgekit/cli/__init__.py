@@ -7,20 +7,38 @@ summary); 1 bad input, rubric or configuration, stopped before any request; 2 co
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
-from judgekit.cli.batch import batch
-from judgekit.cli.calibrate import calibrate
-from judgekit.cli.rubrics import rubrics
-from judgekit.cli.score import score
-from judgekit.cli.summarize import summarize
+# Each command's module is imported only when that command runs: `judgekit score` need not pay for
+# the openai SDK that `judgekit batch` loads (about half a second of start-up).
+_COMMAND_MODULES = {
+    "batch": "judgekit.cli.batch",
+    "calibrate": "judgekit.cli.calibrate",
+    "rubrics": "judgekit.cli.rubrics",
+    "score": "judgekit.cli.score",
+    "summarize": "judgekit.cli.summarize",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMAND_MODULES)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = _COMMAND_MODULES.get(cmd_name)
+        if module is None:
+            return None
+        command: click.Command = getattr(importlib.import_module(module), cmd_name)
+        return command
+
+
+@click.group(
+    cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
 @click.version_option(package_name="judgekit")
 def main() -> None:
     """Score model outputs for harmfulness with an LLM judge."""
-
-
-for command in (score, summarize, calibrate, rubrics, batch):
-    main.add_command(command)
