@@ -45,6 +45,9 @@ class JudgeConfig(BaseModel):
     """Requests-per-minute budget; the endpoint's `x-ratelimit-*` headers can only lower it."""
     tpm: float | None = Field(default=None, gt=0)
     """Tokens-per-minute budget, corrected by each reply's usage."""
+    budget_share: float = Field(default=1.0, gt=0, le=1)
+    """The fraction of the RPM/TPM budgets (configured and announced by the endpoint) this judge
+    spends: 0.5 for each of two runs sharing one account. A run's worker processes split theirs."""
     timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0)
     """Per-request timeout."""
     max_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0)

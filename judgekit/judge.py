@@ -297,7 +297,10 @@ class Judge:
         loop = asyncio.get_running_loop()
         if self._client is None or self._flow is None or self._client_loop is not loop:
             self._client = make_client(self.config)
-            self._flow = FlowControl(self.config.concurrency, rpm=self.config.rpm, tpm=self.config.tpm)
+            config = self.config
+            self._flow = FlowControl(
+                config.concurrency, rpm=config.rpm, tpm=config.tpm, share=config.budget_share
+            )
             self._client_loop = loop
         return self._client, self._flow
 

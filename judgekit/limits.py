@@ -168,7 +168,9 @@ class FlowControl:
 
     `concurrency` caps requests in flight (the adaptive limit starts there and never exceeds it);
     `rpm` and `tpm` are per-minute budgets, None for none known yet: a budget the server announces
-    in its `x-ratelimit-limit-*` headers is adopted (see `observe_headers`). `burst_s` is how many
+    in its `x-ratelimit-limit-*` headers is adopted (see `observe_headers`). `share` is the fraction
+    of those budgets this gate may use, when several processes spend one account's budgets: it
+    scales the configured budgets and what the server announces alike. `burst_s` is how many
     seconds of budget an idle bucket holds. `clock` and `sleep` are injectable for tests.
     """
 
@@ -178,6 +180,7 @@ class FlowControl:
         *,
         rpm: float | None = None,
         tpm: float | None = None,
+        share: float = 1.0,
         burst_s: float = DEFAULT_BURST_S,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -187,12 +190,15 @@ class FlowControl:
         for name, value in (("rpm", rpm), ("tpm", tpm), ("burst_s", burst_s)):
             if value is not None and not 0 < value < math.inf:
                 raise ValueError(f"{name} must be a positive number, got {value}")
+        if not 0 < share <= 1:
+            raise ValueError(f"share must be in (0, 1], got {share}")
         self._clock = clock
         self._sleep = sleep
         self._burst_s = burst_s
+        self._share = share
         now = clock()
-        self._requests = _Budget(rpm, burst_s, now)
-        self._tokens = _Budget(tpm, burst_s, now)
+        self._requests = _Budget(_scaled(rpm, share), burst_s, now)
+        self._tokens = _Budget(_scaled(tpm, share), burst_s, now)
         self._cap = concurrency
         self._limit = concurrency
         self._in_flight = 0
@@ -316,12 +322,18 @@ class FlowControl:
         taken as the budget per minute when none was configured, or when it is lower than the
         configured one; the configured budget is never exceeded. The reset durations are not
         used for pacing: they count down to a full bucket, which says nothing a continuous
-        bucket at the same rate does not know already. Malformed values are ignored.
+        bucket at the same rate does not know already. Malformed values are ignored. With a
+        `share` below 1, limits and remaining counts are scaled by it first.
         """
         seen = parse_rate_limit_headers(headers)
         now = self._clock()
-        self._requests.observe(seen.limit_requests, seen.remaining_requests, self._burst_s, now)
-        self._tokens.observe(seen.limit_tokens, seen.remaining_tokens, self._burst_s, now)
+        share = self._share
+        self._requests.observe(
+            _scaled(seen.limit_requests, share), _scaled(seen.remaining_requests, share), self._burst_s, now
+        )
+        self._tokens.observe(
+            _scaled(seen.limit_tokens, share), _scaled(seen.remaining_tokens, share), self._burst_s, now
+        )
         if self._waiting:
             self._dispatch()  # a raised server limit can let the head go earlier
 
@@ -462,6 +474,10 @@ class FlowControl:
 
 
 # -- rate-limit headers ------------------------------------------------------------------------
+
+
+def _scaled(value: float | None, share: float) -> float | None:
+    return value * share if value is not None else None
 
 
 @dataclass(frozen=True, slots=True)

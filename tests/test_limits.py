@@ -414,6 +414,21 @@ def test_a_lower_server_limit_wins_but_never_lifts_the_configured_one() -> None:
     asyncio.run(main())
 
 
+def test_a_share_scales_configured_and_announced_budgets() -> None:
+    async def main() -> None:
+        flow = FlowControl(4, rpm=600, tpm=100_000, share=0.5)
+        assert (flow.rpm, flow.tpm) == (300, 50_000)
+        flow.observe_headers({"x-ratelimit-limit-requests": "400", "x-ratelimit-remaining-requests": "2"})
+        assert flow.rpm == 200
+        permit = await flow.acquire(0)  # 1 of the announced 2 remaining is this share's
+        flow.release(permit, used_tokens=None, outcome="ok")
+        assert flow.waiting == 0
+        with pytest.raises(ValueError, match="share"):
+            FlowControl(4, share=0)
+
+    asyncio.run(main())
+
+
 # -- pause -------------------------------------------------------------------------------------
 
 
