@@ -6,11 +6,11 @@ import asyncio
 import hashlib
 import json
 import threading
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from judgekit.cache import ReplyCache, cache_key
+from judgekit.cache import GroupCommit, ReplyCache, cache_key
 from judgekit.client import (
     OPENAI_BASE_URL,
     JudgeClient,
@@ -22,7 +22,7 @@ from judgekit.client import (
     make_client,
 )
 from judgekit.config import CHARS_PER_TOKEN, JudgeConfig, require_endpoint, resolve_config
-from judgekit.errors import JudgeError
+from judgekit.errors import ConfigError, JudgeError
 from judgekit.keywords import find_refusal, get_keyword_set
 from judgekit.limits import FlowControl, backoff_s
 from judgekit.prompts import render_messages
@@ -38,7 +38,8 @@ class Judge:
     """Scores records under one rubric; holds the configuration and one HTTP client.
 
     `cache` (a ReplyCache or the path of one) makes re-judging the same request free: the reply
-    is read back instead of sent. Use it as a context manager, or call `close()` / `aclose()`.
+    is read back instead of sent. `config` is a ready JudgeConfig, in place of the keyword
+    options. Use it as a context manager, or call `close()` / `aclose()`.
     """
 
     def __init__(
@@ -49,25 +50,35 @@ class Judge:
         base_url: str | None = None,
         api_key: str | None = None,
         cache: ReplyCache | str | Path | None = None,
+        config: JudgeConfig | None = None,
         **options: Any,
     ):
+        if config is not None and (model or base_url or api_key or options):
+            raise ConfigError("pass either config=JudgeConfig(...) or options such as model=..., not both")
         self.rubric = load_rubric(rubric)
         self._cache: ReplyCache | None = None
         if cache is not None:
             self.use_cache(ReplyCache(cache) if isinstance(cache, str | Path) else cache)
-        self.config: JudgeConfig = resolve_config(model=model, base_url=base_url, api_key=api_key, **options)
+        self.config: JudgeConfig = config or resolve_config(
+            model=model, base_url=base_url, api_key=api_key, **options
+        )
         if self.rubric.kind == "llm":
             require_endpoint(self.config, self.rubric.name)
         self._structured = self.config.output_mode != "text"
         self._client: JudgeClient | None = None
         self._flow: FlowControl | None = None
         self._key_prefixes: dict[tuple[bool, str], str] = {}
+        self._settings: dict[str, Any] | None = None
+        self._schema_format: dict[str, Any] | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
+        self._store: GroupCommit | None = None
+        self._store_loop: asyncio.AbstractEventLoop | None = None
         self._sync_loop: asyncio.AbstractEventLoop | None = None
 
     def use_cache(self, cache: ReplyCache) -> None:
         """Read replies from `cache` when it has them, and store every new reply in it."""
         self._cache = cache
+        self._store = None
 
     async def ascore(self, items: Item | Iterable[Item]) -> list[Verdict]:
         """Judge `items`; verdicts come back in input order."""
@@ -99,25 +110,26 @@ class Judge:
     async def _obtain_reply(self, messages: list[dict[str, str]]) -> tuple[JudgeReply, bool]:
         """The judge's reply from the cache, else from the endpoint (then cached)."""
         request = self._request(messages)
-        if self._cache is not None:
-            hit = self.cached_reply(request, self._cache)
+        store = self._loop_store()
+        if store is not None:
+            hit = self.cached_reply(request, store)
             if hit is not None:
                 return hit, True
         sent, reply = await self._send_with_retries(request, messages)
-        if self._cache is not None:
-            self.store_reply(sent, reply, self._cache)
+        if store is not None:
+            self.store_reply(sent, reply, store)
             if self.config.output_mode == "auto" and sent.response_format is None:
                 # After a fallback to text mode the structured request's key answers too: a rerun
                 # starts structured and finds the reply with the one lookup it makes.
-                self.store_reply(self._request(messages, structured=True), reply, self._cache)
+                self.store_reply(self._request(messages, structured=True), reply, store)
         return reply, False
 
-    def cached_reply(self, request: JudgeRequest, cache: ReplyCache) -> JudgeReply | None:
+    def cached_reply(self, request: JudgeRequest, cache: ReplyCache | GroupCommit) -> JudgeReply | None:
         """The reply `cache` holds for `request`, from any transport (online, Batch API)."""
         hit = cache.get(self.cache_key_for(request))
         return _reply_from_cache(hit, request.model) if hit is not None else None
 
-    def store_reply(self, request: JudgeRequest, reply: JudgeReply, cache: ReplyCache) -> None:
+    def store_reply(self, request: JudgeRequest, reply: JudgeReply, cache: ReplyCache | GroupCommit) -> None:
         """Store `reply` in `cache` under the key every transport uses for `request`."""
         cache.put(self.cache_key_for(request), _reply_to_cache(reply))
 
@@ -203,11 +215,34 @@ class Judge:
         return self._verdict(record, status="api_error", error=message)
 
     def _request(self, messages: list[dict[str, str]], *, structured: bool | None = None) -> JudgeRequest:
-        generation = self.rubric.generation
-        assert self.config.model is not None
-        response_format = None
-        if self._structured if structured is None else structured:
-            response_format = {
+        structured = self._structured if structured is None else structured
+        return JudgeRequest(
+            messages=messages,
+            response_format=self._response_format() if structured else None,
+            **self._request_settings(),
+        )
+
+    def _request_settings(self) -> dict[str, Any]:
+        """The request fields every record shares (from the rubric and the config), built once."""
+        if self._settings is None:
+            generation, config = self.rubric.generation, self.config
+            assert config.model is not None
+            self._settings = {
+                "model": config.model,
+                "temperature": config.temperature
+                if config.temperature is not None
+                else generation.temperature,
+                "max_tokens": config.max_tokens or generation.max_tokens,
+                "logprobs": config.logprobs,
+                "top_p": generation.top_p,
+                "seed": generation.seed,
+            }
+        return self._settings
+
+    def _response_format(self) -> dict[str, Any]:
+        """The structured-output request: the rubric's reply schema, built once."""
+        if self._schema_format is None:
+            self._schema_format = {
                 "type": "json_schema",
                 "json_schema": {
                     "name": f"{self.rubric.name.replace('-', '_')}_verdict",
@@ -215,18 +250,7 @@ class Judge:
                     "strict": True,
                 },
             }
-        return JudgeRequest(
-            messages=messages,
-            model=self.config.model,
-            temperature=self.config.temperature
-            if self.config.temperature is not None
-            else generation.temperature,
-            max_tokens=self.config.max_tokens or generation.max_tokens,
-            response_format=response_format,
-            logprobs=self.config.logprobs,
-            top_p=generation.top_p,
-            seed=generation.seed,
-        )
+        return self._schema_format
 
     def verdict_from_reply(self, record: Record, reply: JudgeReply, *, cached: bool = False) -> Verdict:
         """Parse and check the judge's reply to `record` (from any transport: online, Batch API, Ray)."""
@@ -304,6 +328,16 @@ class Judge:
             self._client_loop = loop
         return self._client, self._flow
 
+    def _loop_store(self) -> GroupCommit | None:
+        """The cache's front for the running event loop, which commits once per turn."""
+        if self._cache is None:
+            return None
+        loop = asyncio.get_running_loop()
+        if self._store is None or self._store_loop is not loop:
+            self._store = GroupCommit(self._cache)
+            self._store_loop = loop
+        return self._store
+
     def _run_sync(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Run on this Judge's own event-loop thread, so sync calls reuse one client."""
         if self._sync_loop is None:
@@ -313,7 +347,9 @@ class Judge:
         return asyncio.run_coroutine_threadsafe(coroutine, self._sync_loop).result()
 
     async def aclose(self) -> None:
-        """Close the HTTP client of the current event loop."""
+        """Commit the cache's pending replies and close the HTTP client of the current event loop."""
+        if self._store is not None and self._store_loop is asyncio.get_running_loop():
+            self._store.flush()
         if self._client is not None and self._client_loop is asyncio.get_running_loop():
             await self._client.aclose()
             self._client = None
@@ -353,7 +389,7 @@ def _reply_to_cache(reply: JudgeReply) -> dict[str, Any]:
     }
 
 
-def _reply_from_cache(stored: dict[str, Any], model: str) -> JudgeReply:
+def _reply_from_cache(stored: Mapping[str, Any], model: str) -> JudgeReply:
     return JudgeReply(
         text=stored.get("text"),
         refusal=stored.get("refusal"),

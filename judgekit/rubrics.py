@@ -13,7 +13,7 @@ import json
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -154,17 +154,19 @@ class Rubric(_FileModel):
             raise ValueError("scoring.minimum is above scoring.maximum")
         return self
 
-    @property
+    # cached_property: private attributes go through pydantic's slow __getattr__, and the hash is
+    # read for every verdict. The loader sets the private values before anything reads these.
+    @cached_property
     def hash(self) -> str:
         """Content hash of the rubric and its prompt template: its identity in verdicts."""
         return self._hash
 
-    @property
+    @cached_property
     def template(self) -> str:
         """The prompt template's source text ("" for keyword rubrics)."""
         return self._template
 
-    @property
+    @cached_property
     def source(self) -> str:
         """Where the rubric was loaded from."""
         return self._source
