@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,8 +75,20 @@ async def score_file(
     progress = Progress(total=total, skipped=len(done_ids))
     summarizer = Summarizer()
     # A validated file needs no second duplicate check, which would hold every id in memory.
-    records = read_records(input_path, fields, check_duplicates=total is None)
-    records = _pending(itertools.islice(records, limit), done_ids)
+    records = read_records(input_path, fields, check_duplicates=total is None, limit=limit)
+    await judge_into(judge, skip_done(records, done_ids), output_path, summarizer, progress, on_progress)
+    return RunResult(summary=run_summary(output_path, summarizer, progress), progress=progress)
+
+
+async def judge_into(
+    judge: Judge,
+    records: Iterable[Record],
+    output_path: str,
+    summarizer: Summarizer,
+    progress: Progress,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> None:
+    """Judge `records`, appending their verdicts to `output_path` and counting them as they finish."""
     with VerdictWriter(output_path) as writer:
         ticker = asyncio.create_task(_tick(writer, progress, on_progress))
         try:
@@ -89,12 +100,15 @@ async def score_file(
             ticker.cancel()
             if on_progress is not None:
                 on_progress(progress)
-    # After a resume, the table should describe the whole output, not just this run's part.
-    summary = summarize_verdicts(read_verdicts(output_path)) if progress.skipped else summarizer.summary()
-    return RunResult(summary=summary, progress=progress)
 
 
-def _pending(records: Iterator[Record], done_ids: set[str]) -> Iterator[Record]:
+def run_summary(output_path: str, summarizer: Summarizer, progress: Progress) -> Summary:
+    """The summary that ends a run: of the whole output when the run resumed an earlier one."""
+    return summarize_verdicts(read_verdicts(output_path)) if progress.skipped else summarizer.summary()
+
+
+def skip_done(records: Iterator[Record], done_ids: set[str]) -> Iterator[Record]:
+    """The records whose ids are not in `done_ids`."""
     return (record for record in records if record.id not in done_ids) if done_ids else records
 
 
@@ -130,7 +144,7 @@ class DryRun:
 def dry_run(judge: Judge, input_path: str, *, fields: FieldMap, limit: int | None = None) -> DryRun:
     """Render every prompt and estimate tokens (about 4 characters a token)."""
     rows = chars = 0
-    for record in itertools.islice(read_records(input_path, fields), limit):
+    for record in read_records(input_path, fields, limit=limit):
         rows += 1
         if judge.rubric.kind == "llm":
             chars += sum(len(message["content"]) for message in render_messages(judge.rubric, record))

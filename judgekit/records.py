@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import itertools
 import json
 import sys
 from collections.abc import Iterable, Iterator, Mapping
@@ -84,6 +83,14 @@ def _to_record(item: Item, index: int) -> Record:
 
 
 @dataclass(frozen=True)
+class Shard:
+    """Every `of`-th record of an input, starting at record `index` (0-based): one process's share."""
+
+    index: int
+    of: int
+
+
+@dataclass(frozen=True)
 class FieldMap:
     """Which input field holds each part of a record (`--response-field` and friends)."""
 
@@ -132,21 +139,28 @@ def record_from_mapping(
         optional[part] = value
     used = {fields.id, fields.response, fields.prompt, fields.category, fields.context}
     metadata = {key: value for key, value in row.items() if key not in used}
-    return Record(id=str(raw_id), response=response, metadata=metadata, **optional)
+    # Every field was checked above: building without pydantic's second check halves the cost.
+    return Record.model_construct(id=str(raw_id), response=response, metadata=metadata, **optional)
 
 
 def read_records(
-    path: str | Path, fields: FieldMap | None = None, *, check_duplicates: bool = True
+    path: str | Path,
+    fields: FieldMap | None = None,
+    *,
+    check_duplicates: bool = True,
+    limit: int | None = None,
+    shard: Shard | None = None,
 ) -> Iterator[Record]:
     """Stream Records from a JSONL file (`-` is stdin, `.gz` is decompressed).
 
     Blank lines are skipped; a UTF-8 byte-order mark is accepted. Anything else that is wrong
     raises InputError with the file, the line and the field. Checking duplicate ids here keeps
-    every id in memory; `validate_records` does it in 8 bytes a record instead.
+    every id in memory; `validate_records` does it in 8 bytes a record instead. `limit` stops
+    after that many records; `shard` keeps only its share of them, and parses no other line.
     """
     fields = fields or FieldMap()
     seen_ids: set[str] = set()
-    for line_number, record in _numbered_records(str(path), fields):
+    for line_number, record in _numbered_records(str(path), fields, limit=limit, shard=shard):
         if check_duplicates:
             if record.id in seen_ids:
                 raise _duplicate_error(record.id, str(path), line_number, fields)
@@ -163,13 +177,13 @@ def validate_records(path: str | Path, fields: FieldMap | None = None, *, limit:
     fields = fields or FieldMap()
     digests = _DigestBuffer()
     count = 0
-    for _, record in itertools.islice(_numbered_records(str(path), fields), limit):
+    for _, record in _numbered_records(str(path), fields, limit=limit):
         digests.add(record.id)
         count += 1
     repeated = digests.repeated()
     if repeated:
         first_line: dict[str, int] = {}
-        for line_number, record in itertools.islice(_numbered_records(str(path), fields), limit):
+        for line_number, record in _numbered_records(str(path), fields, limit=limit):
             if _digest(record.id) in repeated:
                 if record.id in first_line:
                     raise _duplicate_error(
@@ -179,18 +193,23 @@ def validate_records(path: str | Path, fields: FieldMap | None = None, *, limit:
     return count
 
 
-def _numbered_records(name: str, fields: FieldMap) -> Iterator[tuple[int, Record]]:
+def _numbered_records(
+    name: str, fields: FieldMap, *, limit: int | None = None, shard: Shard | None = None
+) -> Iterator[tuple[int, Record]]:
     count = 0
     with _open_binary(name) as handle:
         for line_number, line in _numbered_lines(handle, name):
             if not line.strip():
                 continue
-            row = _parse_line(line, name, line_number)
             count += 1
-            yield (
-                line_number,
-                record_from_mapping(row, fields, default_id=str(line_number), path=name, line=line_number),
-            )
+            if shard is None or (count - 1) % shard.of == shard.index:
+                row = _parse_line(line, name, line_number)
+                record = record_from_mapping(
+                    row, fields, default_id=str(line_number), path=name, line=line_number
+                )
+                yield line_number, record
+            if count == limit:
+                return
     if count == 0:
         raise InputError("no records: the file is empty or has only blank lines", path=name)
 

@@ -68,6 +68,16 @@ class _Tally:
             self.refusal_known += 1
             self.refused += verdict.refused
 
+    def merge(self, other: _Tally) -> None:
+        self.rows += other.rows
+        self.judged += other.judged
+        self.score_sum += other.score_sum
+        self.harmful += other.harmful
+        self.refused += other.refused
+        self.refusal_known += other.refusal_known
+        for status, count in other.errors.items():
+            self.errors[status] = self.errors.get(status, 0) + count
+
     def summary(self) -> GroupSummary:
         judged = self.judged
         return GroupSummary(
@@ -98,6 +108,12 @@ class Summarizer:
         self._overall.add(verdict)
         if self.by is not None:
             self._groups.setdefault(group or "(none)", _Tally()).add(verdict)
+
+    def merge(self, other: Summarizer) -> None:
+        """Count everything `other` counted (another process's part of the same run)."""
+        self._overall.merge(other._overall)
+        for name, tally in other._groups.items():
+            self._groups.setdefault(name, _Tally()).merge(tally)
 
     def summary(self) -> Summary:
         """The summary of everything added so far."""

@@ -18,6 +18,7 @@ from judgekit.judge import Judge
 from judgekit.pricing import cost_usd, price_per_million
 from judgekit.records import FieldMap, validate_records
 from judgekit.report import summary_table
+from judgekit.shards import ShardedJob, auto_processes, score_file_in_processes
 
 
 @click.command()
@@ -54,6 +55,13 @@ from judgekit.report import summary_table
     default=16,
     envvar="JUDGEKIT_CONCURRENCY",
     help="Requests in flight at once.",
+)
+@OPTION(
+    "--processes",
+    type=click.IntRange(min=1),
+    envvar="JUDGEKIT_PROCESSES",
+    help="Worker processes sharing the run (the requests in flight and the budgets). "
+    "[default: one per 32 requests in flight, at most one per CPU; 1 with stdin or stdout]",
 )
 @OPTION(
     "--rpm",
@@ -124,6 +132,7 @@ def score(
     rubric: str,
     cache_path: str | None,
     no_cache: bool,
+    processes: int | None,
     limit: int | None,
     resume: bool,
     dry_run: bool,
@@ -150,12 +159,32 @@ def score(
         if dry_run:
             _print_dry_run(bulk.dry_run(judge, input_path, fields=fields, limit=limit), prices)
             return
+        processes = _process_count(processes, judge, input_path, output_path)
         total = validate_records(input_path, fields, limit=limit) if input_path != "-" else None
-        if judge.rubric.kind == "llm" and not no_cache:
-            judge.use_cache(ReplyCache(cache_path or default_cache_path()))
+        cache = (
+            Path(cache_path or default_cache_path()) if judge.rubric.kind == "llm" and not no_cache else None
+        )
         if not resume and output_path != "-":
             Path(output_path).unlink(missing_ok=True)
-        result = asyncio.run(_score_and_close(judge, input_path, output_path, fields, limit, total))
+        if processes > 1:
+            if cache is not None:
+                ReplyCache(cache).close()  # a cache that cannot be used stops the run here, once
+            job = ShardedJob(
+                rubric=rubric,
+                rubric_hash=judge.rubric.hash,
+                config=judge.config,
+                cache_path=cache,
+                input_path=input_path,
+                output_path=output_path,
+                fields=fields,
+                limit=limit,
+                processes=processes,
+            )
+            result = score_file_in_processes(job, total=total, on_progress=_progress_printer())
+        else:
+            if cache is not None:
+                judge.use_cache(ReplyCache(cache))
+            result = asyncio.run(_score_and_close(judge, input_path, output_path, fields, limit, total))
     except JudgeError as error:
         fail(
             f"the judge failed, run stopped: {error}\nverdicts so far are in {output_path}; "
@@ -198,6 +227,19 @@ async def _score_and_close(
         )
     finally:
         await judge.aclose()
+
+
+def _process_count(requested: int | None, judge: Judge, input_path: str, output_path: str) -> int:
+    """The worker processes to run: as asked, else one per 32 requests in flight for an LLM judge."""
+    if "-" in (input_path, output_path):
+        if requested not in (None, 1):
+            raise click.UsageError(
+                "--processes needs INPUT and OUTPUT files; with - one process reads or writes"
+            )
+        return 1
+    if requested is not None:
+        return requested
+    return auto_processes(judge.config.concurrency) if judge.rubric.kind == "llm" else 1
 
 
 def _print_dry_run(estimate: bulk.DryRun, prices: tuple[float, float] | None) -> None:

@@ -1,0 +1,269 @@
+"""Bulk runs across worker processes: each judges every N-th record, all append to one output.
+
+One process spends about 0.4 ms of CPU a record (HTTP, rendering, parsing, the cache), so it
+tops out near 2,000 records/s: a fast self-hosted judge with many requests in flight can take
+more than one core can send. Worker processes split the input by record position, the requests
+in flight and the rate budgets; each appends whole lines to the shared output (see
+`VerdictWriter`) and stores replies in the shared SQLite cache. The parent validates the input,
+resumes from the output, shows the merged progress and merges the summaries.
+
+Stopping: Ctrl-C reaches every process of the terminal's group, and the parent asks each worker
+to stop as well; a worker also stops when the parent dies (its pipe closes), so no orphan goes
+on writing into an output a rerun is resuming. A worker that fails for the whole run (a 401,
+an unknown model) stops the others, and the parent raises its error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+from judgekit.bulk import PROGRESS_INTERVAL_S, Progress, RunResult, judge_into, run_summary, skip_done
+from judgekit.cache import ReplyCache
+from judgekit.config import JudgeConfig
+from judgekit.errors import JudgeError, JudgekitError
+from judgekit.judge import Judge
+from judgekit.records import FieldMap, Shard, read_records
+from judgekit.results import completed_ids
+from judgekit.summary import Summarizer
+
+REQUESTS_PER_PROCESS = 32
+"""`auto_processes` starts one worker per this many requests in flight."""
+STOP = "stop"
+_COUNTERS = ("done", "errors", "cached", "prompt_tokens", "completion_tokens")
+
+
+def auto_processes(concurrency: int) -> int:
+    """One worker process per 32 requests in flight, at most one per CPU this process may use."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cpus, concurrency // REQUESTS_PER_PROCESS))
+
+
+@dataclass(frozen=True)
+class ShardedJob:
+    """What every worker needs to rebuild its judge and find its share of the work."""
+
+    rubric: str | Path
+    rubric_hash: str
+    """The hash of the rubric the parent loaded: a worker that loads another stops the run."""
+    config: JudgeConfig
+    cache_path: Path | None
+    input_path: str
+    output_path: str
+    fields: FieldMap
+    limit: int | None
+    processes: int
+
+    def worker_config(self, index: int) -> JudgeConfig:
+        """Worker `index`'s part of the requests in flight and of the rate budgets."""
+        base, extra = divmod(self.config.concurrency, self.processes)
+        return self.config.model_copy(
+            update={
+                "concurrency": max(1, base + (index < extra)),
+                "budget_share": self.config.budget_share / self.processes,
+            }
+        )
+
+
+@dataclass
+class _Worker:
+    process: multiprocessing.process.BaseProcess
+    reports: Connection
+    """Progress and the outcome, from the worker."""
+    control: Connection
+    """Stop requests, to the worker; its closing tells the worker the parent is gone."""
+    counters: tuple[int, ...] = (0,) * len(_COUNTERS)
+    finished: bool = False
+
+
+@dataclass(frozen=True)
+class _Ends:
+    """A worker's ends of its two pipes, and the parent's ends it inherited by fork."""
+
+    reports: Connection
+    control: Connection
+    inherited: list[Connection]
+
+
+@dataclass
+class _Outcome:
+    summarizer: Summarizer = field(default_factory=Summarizer)
+    failure: tuple[str, str] | None = None
+    interrupted: bool = False
+
+
+def score_file_in_processes(
+    job: ShardedJob, *, total: int | None = None, on_progress: Callable[[Progress], None] | None = None
+) -> RunResult:
+    """Judge `job.input_path` into `job.output_path` with `job.processes` worker processes.
+
+    As `bulk.score_file`: resumes from the output, and returns the merged summary and progress.
+    Raises JudgeError when a worker failed for the whole run, KeyboardInterrupt when interrupted
+    (after every worker has flushed its verdicts).
+    """
+    done_ids = completed_ids(Path(job.output_path), job.rubric_hash)
+    progress = Progress(total=total, skipped=len(done_ids))
+    # fork starts a worker in milliseconds; elsewhere fork is unsafe, and spawn re-imports.
+    forking = sys.platform == "linux"
+    context = multiprocessing.get_context("fork") if forking else multiprocessing.get_context("spawn")
+    workers: list[_Worker] = []
+    for index in range(job.processes):
+        # One-way pipes: a worker that exits with a stop request unread makes no error here.
+        reports, report_end = context.Pipe(duplex=False)
+        control_end, control = context.Pipe(duplex=False)
+        # A forked worker holds copies of the parent's ends, which it must close: else its control
+        # pipe would never report the parent's death.
+        inherited = [end for w in workers for end in (w.reports, w.control)] + [reports, control]
+        process = context.Process(
+            target=_work,
+            args=(job, index, _Ends(report_end, control_end, inherited if forking else []), done_ids),
+            name=f"judgekit-worker-{index}",
+        )
+        process.start()
+        report_end.close()
+        control_end.close()
+        workers.append(_Worker(process, reports, control))
+    outcome = _Outcome()
+    try:
+        _supervise(workers, outcome, progress, on_progress)
+    except KeyboardInterrupt:
+        _stop(workers)
+        raise
+    finally:
+        for worker in workers:
+            worker.process.join()
+            worker.reports.close()
+            worker.control.close()
+    if outcome.failure is not None:
+        kind, message = outcome.failure
+        raise JudgeError(message) if kind == "judge" else JudgekitError(message)
+    if outcome.interrupted:
+        raise KeyboardInterrupt
+    return RunResult(summary=run_summary(job.output_path, outcome.summarizer, progress), progress=progress)
+
+
+def _supervise(
+    workers: list[_Worker],
+    outcome: _Outcome,
+    progress: Progress,
+    on_progress: Callable[[Progress], None] | None,
+) -> None:
+    """Read the workers' reports until all have finished; the first failure stops the others."""
+    by_connection = {worker.reports: worker for worker in workers}
+    while by_connection:
+        for ready in wait(list(by_connection), timeout=PROGRESS_INTERVAL_S):
+            worker = by_connection[ready]  # type: ignore[index]
+            try:
+                kind, *payload = worker.reports.recv()
+            except EOFError:
+                del by_connection[worker.reports]
+                if not worker.finished and outcome.failure is None:
+                    worker.process.join()
+                    outcome.failure = (
+                        "judge",
+                        f"{worker.process.name} died (exit code {worker.process.exitcode})",
+                    )
+                    _stop(workers)
+                continue
+            if kind == "progress":
+                worker.counters = payload[0]
+                continue
+            worker.finished = True
+            if kind == "done":
+                outcome.summarizer.merge(payload[0])
+                worker.counters = payload[1]
+            elif kind == "failed" and outcome.failure is None:
+                outcome.failure = (payload[0], payload[1])
+                _stop(workers)
+            elif kind == "stopped":
+                outcome.interrupted = outcome.failure is None
+        for name, value in zip(
+            _COUNTERS, map(sum, zip(*(w.counters for w in workers), strict=True)), strict=True
+        ):
+            setattr(progress, name, value)
+        if on_progress is not None:
+            on_progress(progress)
+
+
+def _stop(workers: list[_Worker]) -> None:
+    """Ask every worker still running to stop (it flushes its verdicts first)."""
+    for worker in workers:
+        if not worker.finished:
+            with contextlib.suppress(OSError):  # it has exited already
+                worker.control.send(STOP)
+
+
+def _work(job: ShardedJob, index: int, ends: _Ends, done_ids: set[str]) -> None:
+    """A worker process: judge one shard, then report how it went."""
+    for end in ends.inherited:
+        end.close()
+    message: tuple[Any, ...]
+    try:
+        summarizer, progress = asyncio.run(_judge_shard(job, index, ends, done_ids))
+        message = ("done", summarizer, _counters(progress))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        message = ("stopped",)
+    except JudgeError as error:
+        message = ("failed", "judge", str(error))
+    except JudgekitError as error:
+        message = ("failed", "input", str(error))
+    _report(ends, message)
+
+
+def _report(ends: _Ends, message: tuple[Any, ...]) -> None:
+    with contextlib.suppress(OSError):  # the parent is gone; its rerun resumes from the output
+        ends.reports.send(message)
+
+
+async def _judge_shard(
+    job: ShardedJob, index: int, ends: _Ends, done_ids: set[str]
+) -> tuple[Summarizer, Progress]:
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    assert main is not None
+
+    def stop() -> None:  # a stop request, or the parent died and its end closed
+        loop.remove_reader(ends.control.fileno())
+        main.cancel()
+
+    loop.add_reader(ends.control.fileno(), stop)
+    judge = Judge(job.rubric, config=job.worker_config(index))
+    if judge.rubric.hash != job.rubric_hash:
+        raise JudgekitError(f"the rubric {job.rubric} changed while the run started; run again")
+    cache = ReplyCache(job.cache_path) if job.cache_path is not None else None
+    if cache is not None:
+        judge.use_cache(cache)
+    summarizer, progress = Summarizer(), Progress(total=None)
+    records = read_records(
+        job.input_path,
+        job.fields,
+        check_duplicates=False,
+        limit=job.limit,
+        shard=Shard(index=index, of=job.processes),
+    )
+    try:
+        await judge_into(
+            judge,
+            skip_done(records, done_ids),
+            job.output_path,
+            summarizer,
+            progress,
+            on_progress=lambda now: _report(ends, ("progress", _counters(now))),
+        )
+    finally:
+        await judge.aclose()
+        if cache is not None:
+            cache.close()
+    return summarizer, progress
+
+
+def _counters(progress: Progress) -> tuple[int, ...]:
+    return tuple(getattr(progress, name) for name in _COUNTERS)

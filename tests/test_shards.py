@@ -1,0 +1,246 @@
+"""Runs split across worker processes: each row judged once, resumable, stoppable, no orphans."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from judgekit.records import Shard, read_records
+from judgekit.shards import auto_processes
+from judgekit.summary import Summarizer, summarize_verdicts
+from judgekit.testing import JudgeServer
+from judgekit.verdicts import Verdict
+
+
+def _write_rows(path: Path, rows: int) -> Path:
+    path.write_text(
+        "".join(json.dumps({"id": f"r{i}", "response": f"[row-{i}]"}) + "\n" for i in range(rows))
+    )
+    return path
+
+
+def _score(source: Path, output: Path, server: JudgeServer, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "judgekit",
+        "score",
+        str(source),
+        "-o",
+        str(output),
+        "--model",
+        "judge-model",
+        "--base-url",
+        server.url,
+        "--max-retries",
+        "2",
+        *extra,
+    ]
+
+
+def _ids(path: Path) -> list[str]:
+    return [json.loads(line)["id"] for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def _requests_per_row(server: JudgeServer) -> Counter[str]:
+    users = [next(m["content"] for m in r["messages"] if m["role"] == "user") for r in server.requests]
+    return Counter(text[text.index("[row-") :].split("]")[0] for text in users)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _wait_for_size(path: Path, size: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (not path.exists() or path.stat().st_size < size):
+        time.sleep(0.01)
+
+
+def test_shards_split_the_records_exactly(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        "".join(json.dumps({"id": f"r{i}", "response": "x"}) + ("\n\n" if i % 3 else "\n") for i in range(10))
+    )
+    every = [r.id for r in read_records(source)]
+    parts = [[r.id for r in read_records(source, shard=Shard(index=i, of=3))] for i in range(3)]
+    assert sorted(itertools.chain(*parts)) == sorted(every) and all(parts)
+    limited = [[r.id for r in read_records(source, limit=7, shard=Shard(index=i, of=3))] for i in range(3)]
+    assert sorted(itertools.chain(*limited)) == sorted(every[:7])
+
+
+def test_merged_summaries_equal_one_summary() -> None:
+    verdicts = [
+        Verdict(
+            id=str(i),
+            rubric="r",
+            rubric_version="1",
+            rubric_hash="h",
+            category=f"c{i % 2}",
+            score=i % 5,
+            harmful=i % 5 >= 3,
+            refused=i % 4 == 0,
+        )
+        for i in range(20)
+    ] + [Verdict(id="e", rubric="r", rubric_version="1", rubric_hash="h", status="api_error", error="x")]
+    halves = Summarizer(by="category"), Summarizer(by="category")
+    for index, verdict in enumerate(verdicts):
+        halves[index % 2].add(verdict, verdict.category)
+    halves[0].merge(halves[1])
+    assert halves[0].summary() == summarize_verdicts(verdicts, by="category")
+
+
+def test_auto_processes_follow_the_requests_in_flight() -> None:
+    assert auto_processes(16) == 1
+    assert auto_processes(64) == min(2, len(os.sched_getaffinity(0)))
+
+
+def test_two_processes_judge_every_row_once_like_one(tmp_path: Path) -> None:
+    source = _write_rows(tmp_path / "in.jsonl", 300)
+    with JudgeServer(latency_s=0.005) as server:
+        single, double = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+        for output, processes in ((single, "1"), (double, "2")):
+            completed = subprocess.run(
+                _score(source, output, server, "--no-cache", "--concurrency", "16", "--processes", processes),
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            assert completed.returncode == 0, completed.stderr
+        assert "judged 300 records" in completed.stderr and "300" in completed.stdout
+        assert sorted(_ids(double)) == sorted(f"r{i}" for i in range(300))
+        by_id = {json.loads(line)["id"]: json.loads(line) for line in single.read_text().splitlines()}
+        for line in double.read_text().splitlines():
+            verdict = json.loads(line)
+            assert verdict["score"] == by_id[verdict["id"]]["score"]
+        assert set(_requests_per_row(server).values()) == {2}  # once per run
+
+
+def test_a_sharded_run_resumes_and_the_shared_cache_answers(tmp_path: Path) -> None:
+    source = _write_rows(tmp_path / "in.jsonl", 200)
+    output = tmp_path / "out.jsonl"
+    with JudgeServer() as server:
+        first = _score(source, output, server, "--limit", "50", "--processes", "2")
+        assert subprocess.run(first, capture_output=True, check=False).returncode == 0
+        assert server.request_count == 50
+        completed = subprocess.run(
+            _score(source, output, server, "--processes", "3"), capture_output=True, text=True, check=False
+        )
+        assert completed.returncode == 0, completed.stderr
+        assert "50 already there" in completed.stderr and "200" in completed.stdout  # whole-file table
+        assert sorted(_ids(output)) == sorted(f"r{i}" for i in range(200))
+        assert server.request_count == 200
+        again = tmp_path / "again.jsonl"
+        completed = subprocess.run(
+            _score(source, again, server, "--processes", "2"), capture_output=True, text=True, check=False
+        )
+        assert "200 from the cache" in completed.stderr and server.request_count == 200
+
+
+def test_an_auth_failure_in_a_worker_stops_the_run_with_exit_3(tmp_path: Path) -> None:
+    source = _write_rows(tmp_path / "in.jsonl", 100)
+    with JudgeServer(api_key="right") as server:
+        completed = subprocess.run(
+            _score(source, tmp_path / "o.jsonl", server, "--processes", "2"),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    assert completed.returncode == 3 and "credentials" in completed.stderr
+    assert completed.stderr.count("the judge failed") == 1
+
+
+def test_stdin_takes_one_process(tmp_path: Path, server: JudgeServer) -> None:
+    command = _score(Path("-"), tmp_path / "o.jsonl", server, "--processes", "2")
+    completed = subprocess.run(command, input="", capture_output=True, text=True, check=False)
+    assert completed.returncode == 2 and "--processes" in completed.stderr
+
+
+def test_ctrl_c_stops_every_worker_with_valid_output(tmp_path: Path) -> None:
+    rows = 600
+    source = _write_rows(tmp_path / "in.jsonl", rows)
+    output = tmp_path / "out.jsonl"
+    with JudgeServer(latency_s=0.05) as server:
+        command = _score(source, output, server, "--concurrency", "8", "--processes", "2")
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        _wait_for_size(output, 5_000)
+        workers = _children(process.pid)
+        process.send_signal(signal.SIGINT)  # the parent alone: it must stop its workers itself
+        _, err = process.communicate(timeout=30)
+        assert process.returncode == 130, err
+        assert not any(_alive(pid) for pid in workers)
+        assert 0 < len(_ids(output)) < rows  # every line is complete JSON
+        assert subprocess.run(command, capture_output=True, check=False).returncode == 0
+        assert sorted(_ids(output)) == sorted(f"r{i}" for i in range(rows))
+
+
+def test_workers_stop_when_the_parent_is_killed(tmp_path: Path) -> None:
+    rows = 2000
+    source = _write_rows(tmp_path / "in.jsonl", rows)
+    output = tmp_path / "out.jsonl"
+    with JudgeServer(latency_s=0.05) as server:
+        command = _score(source, output, server, "--concurrency", "8", "--processes", "2")
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_for_size(output, 5_000)
+        workers = _children(process.pid)
+        assert len(workers) == 2
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
+            time.sleep(0.02)
+        assert not any(_alive(pid) for pid in workers), "orphaned workers go on writing"
+        sent = server.request_count
+        assert sent < rows
+        completed = subprocess.run(command, capture_output=True, text=True, check=False)
+        assert completed.returncode == 0, completed.stderr
+        assert sorted(_ids(output)) == sorted(f"r{i}" for i in range(rows)), "every row exactly once"
+        repeated = [row for row, count in _requests_per_row(server).items() if count > 1]
+        assert len(repeated) <= 8, f"only rows in flight at the kill may be sent again: {repeated}"
+
+
+def test_processes_appending_to_one_output_never_tear_lines(tmp_path: Path) -> None:
+    writers = 2
+    output = tmp_path / "out.jsonl"
+    script = (
+        "import sys\n"
+        "from judgekit.results import VerdictWriter\n"
+        "from judgekit.verdicts import Verdict\n"
+        "name = sys.argv[2]\n"
+        "with VerdictWriter(sys.argv[1]) as writer:\n"
+        "    for i in range(3000):\n"
+        "        writer.write(Verdict(id=f'{name}-{i}', rubric='r', rubric_version='1', rubric_hash='h',\n"
+        "                             reasoning='x' * (i % 5000), score=1))\n"
+        "        if i % 7 == 0:\n"
+        "            writer.flush()\n"
+    )
+    processes = [
+        subprocess.Popen([sys.executable, "-c", script, str(output), f"w{n}"]) for n in range(writers)
+    ]
+    assert all(process.wait(timeout=60) == 0 for process in processes)
+    ids = _ids(output)  # every line parses
+    assert sorted(ids) == sorted(f"w{n}-{i}" for n in range(writers) for i in range(3000))
