@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import os
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from judgekit.cache import OPENAI_DEFAULT_ENDPOINT, ReplyCache, cache_key, default_cache_path
+from judgekit.cache import OPENAI_DEFAULT_ENDPOINT, GroupCommit, ReplyCache, cache_key, default_cache_path
 from judgekit.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -347,3 +348,43 @@ def test_default_path_under_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     else:
         monkeypatch.setenv("XDG_CACHE_HOME", xdg)
     assert default_cache_path() == tmp_path / ".cache" / "judgekit" / "replies.sqlite"
+
+
+# -- group commits ---------------------------------------------------------------------------------
+
+
+def test_group_commit_stores_a_turns_replies_in_one_commit(tmp_path: Path) -> None:
+    path = tmp_path / "replies.sqlite"
+
+    async def main() -> None:
+        group = GroupCommit(ReplyCache(path))
+        group.put("a", {"text": "A"})
+        group.put("b", {"text": "B"})
+        assert group.get("a") == {"text": "A"}  # read back before the commit
+        assert ReplyCache(path).get("a") is None
+        await asyncio.sleep(0)  # one turn of the loop
+        reader = ReplyCache(path)
+        assert reader.get_many(["a", "b"]) == {"a": {"text": "A"}, "b": {"text": "B"}}
+
+    asyncio.run(main())
+
+
+def test_a_failed_group_commit_is_raised_by_the_next_put(tmp_path: Path) -> None:
+    async def main() -> None:
+        cache = ReplyCache(tmp_path / "replies.sqlite")
+        group = GroupCommit(cache)
+        cache.close()
+        group.put("a", {"text": "A"})
+        await asyncio.sleep(0)
+        with pytest.raises(ConfigError, match=r"cannot write the reply cache .*--no-cache"):
+            group.put("b", {"text": "B"})
+        with pytest.raises(ConfigError):
+            group.flush()
+
+    asyncio.run(main())
+
+
+def test_put_many_is_all_or_nothing(cache: ReplyCache) -> None:
+    with pytest.raises(TypeError):
+        cache.put_many([("a", {"text": "A"}), ("b", {"bad": object()})])
+    assert cache.get("a") is None
