@@ -40,15 +40,23 @@ def judge_dataset(
     `concurrency` requests in flight per endpoint, with judgekit's retries (Retry-After),
     flow control and text-mode fallback. Several `base_url`s: each actor spreads every batch
     over all of them, row by row. `options` are Judge options (`timeout_s`, `max_retries`,
-    `output_mode`, `cache` as a path, `rpm`, `tpm`, ...). Flow control is per actor: each one
-    adopts the endpoint's advertised budget, so give `rpm`/`tpm` as the budget / `workers`. The
+    `output_mode`, `cache` as a path, `rpm`, `tpm`, ...). Flow control is per actor, and each
+    spends 1/`workers` of the `rpm`/`tpm` budgets, configured or advertised (`budget_share`). The
     API key travels to the actors in their constructor arguments; on a cluster, set
     OPENAI_API_KEY in Ray's runtime_env instead. Returns a lazy Dataset of `VERDICT_COLUMNS`
     (+ `keep_columns`), one row per input row; Ray does not keep the order: join on `id`.
     """
     fields = fields or FieldMap()
     urls: list[str | None] = [base_url] if base_url is None or isinstance(base_url, str) else list(base_url)
-    judge_args = {"rubric": rubric, "model": model, "api_key": api_key, "concurrency": concurrency, **options}
+    share = options.pop("budget_share", 1.0) / workers
+    judge_args = {
+        "rubric": rubric,
+        "model": model,
+        "api_key": api_key,
+        "concurrency": concurrency,
+        "budget_share": share,
+        **options,
+    }
     for url in urls:  # fail here, in the driver, on a bad option or a missing endpoint
         Judge(base_url=url, **judge_args).close()
     _check_columns(ds, fields, keep_columns)
