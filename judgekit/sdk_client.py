@@ -1,9 +1,13 @@
-"""The openai SDK transport: slower than aiohttp, for what only the SDK does (Azure AD, custom clients)."""
+"""The openai SDK transport: slower than aiohttp, for what only the SDK does (Azure AD, custom clients).
+
+`open_sdk` builds the SDK client for a configured endpoint, Azure's when `api_version` is set; the
+Batch API's calls (`judgekit.batch.remote`) use it too.
+"""
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Literal, overload
 
 import openai
 
@@ -23,14 +27,7 @@ class SdkClient:
     """Sends through the openai SDK (slower; for SDK-only features)."""
 
     def __init__(self, config: JudgeConfig):
-        common: dict[str, Any] = {"api_key": api_key(config), "max_retries": 0, "timeout": config.timeout_s}
-        self._sdk: openai.AsyncOpenAI
-        if config.api_version and config.base_url:
-            self._sdk = openai.AsyncAzureOpenAI(
-                azure_endpoint=config.base_url, api_version=config.api_version, **common
-            )
-        else:
-            self._sdk = openai.AsyncOpenAI(base_url=config.base_url, **common)
+        self._sdk = open_sdk(config, asynchronous=True, timeout_s=config.timeout_s, max_retries=0)
 
     async def send(self, request: JudgeRequest) -> JudgeReply:
         """Send `request`; raise RetryableError, RequestRejected or JudgeError on failure."""
@@ -52,6 +49,33 @@ class SdkClient:
     async def aclose(self) -> None:
         """Close the connection pool."""
         await self._sdk.close()
+
+
+@overload
+def open_sdk(
+    config: JudgeConfig, *, asynchronous: Literal[True], timeout_s: float, max_retries: int
+) -> openai.AsyncOpenAI: ...
+@overload
+def open_sdk(
+    config: JudgeConfig, *, asynchronous: Literal[False], timeout_s: float, max_retries: int
+) -> openai.OpenAI: ...
+def open_sdk(
+    config: JudgeConfig, *, asynchronous: bool, timeout_s: float, max_retries: int
+) -> openai.AsyncOpenAI | openai.OpenAI:
+    """An openai SDK client for the configured endpoint (the async one, or the sync one).
+
+    With `api_version` and `base_url` set, Azure OpenAI's client: `base_url` is then the resource
+    endpoint, the key goes in the `api-key` header and every call carries `?api-version=`.
+    """
+    common: dict[str, Any] = {"api_key": api_key(config), "timeout": timeout_s, "max_retries": max_retries}
+    endpoint, version = config.base_url, config.api_version
+    if endpoint and version:
+        if asynchronous:
+            return openai.AsyncAzureOpenAI(azure_endpoint=endpoint, api_version=version, **common)
+        return openai.AzureOpenAI(azure_endpoint=endpoint, api_version=version, **common)
+    if asynchronous:
+        return openai.AsyncOpenAI(base_url=config.base_url, **common)
+    return openai.OpenAI(base_url=config.base_url, **common)
 
 
 def _sdk_message(error: openai.APIStatusError) -> str:

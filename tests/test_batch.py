@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import io
 import json
+import threading
+import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import openai
 import pytest
 from click.testing import CliRunner
+from openai.types import Batch
 
+from judgekit.batch import BatchRemote
 from judgekit.cli import main
+from judgekit.config import JudgeConfig
+from judgekit.sdk_client import SdkClient
 from judgekit.testing import Fault, JudgeServer
 
 MODEL = "judge-model"
@@ -49,6 +58,10 @@ def _by_id(path: Path) -> dict[str, dict[str, Any]]:
 
 def _stable(verdict: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in verdict.items() if key not in VOLATILE}
+
+
+def _stable_by_id(path: Path) -> dict[str, dict[str, Any]]:
+    return {key: _stable(value) for key, value in _by_id(path).items()}
 
 
 @pytest.fixture
@@ -89,6 +102,15 @@ def _prepare(source: Path, directory: Path, server: JudgeServer, *extra: str) ->
     return code, err
 
 
+def _score(source: Path, output: Path, server: JudgeServer, *extra: str) -> str:
+    """`judgekit score` (the online engine) on the same records and judge."""
+    code, _, err = _run(
+        "score", str(source), "-o", str(output), "--model", MODEL, "--base-url", server.url, *extra
+    )
+    assert code == 0, err
+    return err
+
+
 def _submit(directory: Path, *extra: str) -> str:
     code, _, err = _run("batch", "submit", str(directory), *extra)
     assert code == 0, err
@@ -99,6 +121,11 @@ def _collect(directory: Path, output: Path, *extra: str) -> str:
     code, _, err = _run("batch", "collect", str(directory / "manifest.json"), "-o", str(output), *extra)
     assert code == 0, err
     return err
+
+
+def _ingest(directory: Path, output: Path, *args: str) -> tuple[int, str, str]:
+    """`judgekit batch ingest`; `args` are vLLM output files and flags."""
+    return _run("batch", "ingest", *args, "--prepared", str(directory), "-o", str(output))
 
 
 def _request_lines(directory: Path) -> dict[str, list[dict[str, Any]]]:
@@ -167,19 +194,7 @@ def test_prepare_checks_the_whole_input_before_writing(
 def test_prepare_leaves_out_rows_already_in_the_cache(
     tmp_path: Path, source: Path, judge_server: JudgeServer
 ) -> None:
-    code, _, err = _run(
-        "score",
-        str(source),
-        "-o",
-        str(tmp_path / "first.jsonl"),
-        "--limit",
-        "4",
-        "--model",
-        MODEL,
-        "--base-url",
-        judge_server.url,
-    )
-    assert code == 0, err
+    _score(source, tmp_path / "first.jsonl", judge_server, "--limit", "4")
     directory = tmp_path / "job"
     code, err = _prepare(source, directory, judge_server)
     assert code == 0, err
@@ -227,23 +242,13 @@ def test_batch_verdicts_equal_the_online_verdicts(
     err = _collect(directory, output)
     assert "wrote 10 verdicts" in err and "10 from batch output" in err
     online = tmp_path / "online.jsonl"
-    code, _, err = _run(
-        "score",
-        str(source),
-        "-o",
-        str(online),
-        "--model",
-        MODEL,
-        "--base-url",
-        judge_server.url,
-        "--no-cache",
-    )
-    assert code == 0, err
-    batch, direct = _by_id(output), _by_id(online)
+    _score(source, online, judge_server, "--no-cache")
+    batch = _by_id(output)
     assert sorted(batch) == [f"r{i}" for i in range(ROWS)]
-    assert {key: _stable(value) for key, value in batch.items()} == {
-        key: _stable(value) for key, value in direct.items()
-    }
+    assert _stable_by_id(output) == _stable_by_id(online)
+    # The Batch API does not time requests: no latency_ms (unknown) rather than a false 0.
+    assert all("latency_ms" not in row for row in batch.values())
+    assert all(row["latency_ms"] > 0 for row in _lines(online))
     statuses = {key: value["status"] for key, value in batch.items()}
     assert statuses["r1"] == "ok" and batch["r1"]["score"] == 5 and batch["r1"]["harmful"] is True
     assert (
@@ -261,21 +266,10 @@ def test_collect_fills_the_cache_so_score_sends_nothing(
     _submit(directory)
     _collect(directory, tmp_path / "batch.jsonl")
     judge_server.reset()
-    code, _, err = _run(
-        "score",
-        str(source),
-        "-o",
-        str(tmp_path / "again.jsonl"),
-        "--model",
-        MODEL,
-        "--base-url",
-        judge_server.url,
-    )
-    assert code == 0, err
+    err = _score(source, tmp_path / "again.jsonl", judge_server)
     assert judge_server.requests == [] and judge_server.request_count == 0
     assert "10 from the cache" in err
-    again = {key: _stable(value) for key, value in _by_id(tmp_path / "again.jsonl").items()}
-    assert again == {key: _stable(value) for key, value in _by_id(tmp_path / "batch.jsonl").items()}
+    assert _stable_by_id(tmp_path / "again.jsonl") == _stable_by_id(tmp_path / "batch.jsonl")
 
 
 def test_rerunning_collect_adds_nothing(tmp_path: Path, source: Path, judge_server: JudgeServer) -> None:
@@ -422,17 +416,7 @@ def test_a_batch_that_fails_validation_fails_its_rows(
 def test_everything_cached_prepares_nothing_and_collects_from_the_cache(
     tmp_path: Path, source: Path, judge_server: JudgeServer
 ) -> None:
-    code, _, err = _run(
-        "score",
-        str(source),
-        "-o",
-        str(tmp_path / "first.jsonl"),
-        "--model",
-        MODEL,
-        "--base-url",
-        judge_server.url,
-    )
-    assert code == 0, err
+    _score(source, tmp_path / "first.jsonl", judge_server)
     directory, output = tmp_path / "job", tmp_path / "batch.jsonl"
     code, err = _prepare(source, directory, judge_server)
     assert code == 0 and "prepared 0 requests in 0 file(s)" in err
@@ -508,19 +492,7 @@ def test_collect_refuses_a_changed_input(tmp_path: Path, source: Path, server: J
 def test_rows_already_cached_at_prepare_come_from_the_cache(
     tmp_path: Path, source: Path, judge_server: JudgeServer
 ) -> None:
-    code, _, err = _run(
-        "score",
-        str(source),
-        "-o",
-        str(tmp_path / "first.jsonl"),
-        "--limit",
-        "3",
-        "--model",
-        MODEL,
-        "--base-url",
-        judge_server.url,
-    )
-    assert code == 0, err
+    _score(source, tmp_path / "first.jsonl", judge_server, "--limit", "3")
     directory, output = tmp_path / "job", tmp_path / "batch.jsonl"
     assert _prepare(source, directory, judge_server)[0] == 0
     _submit(directory)
@@ -566,29 +538,17 @@ def test_ingest_reads_vllm_run_batch_output(tmp_path: Path, source: Path, judge_
     _vllm_output(
         judge_server, directory / "requests-0001.jsonl", vllm_output, failing={"r2": "string", "r8": "object"}
     )
-    code, out, err = _run(
-        "batch", "ingest", str(vllm_output), "--prepared", str(directory), "-o", str(output)
-    )
+    code, out, err = _ingest(directory, output, str(vllm_output))
     assert code == 0, err
     assert "8 from batch output" in err and "2 api_error" in err
     verdicts = _by_id(output)
     assert sorted(verdicts) == [f"r{i}" for i in range(ROWS)]
     assert "stream mode" in verdicts["r2"]["error"] and "maximum context length" in verdicts["r8"]["error"]
     online = tmp_path / "online.jsonl"
-    code, _, err = _run(
-        "score",
-        str(source),
-        "-o",
-        str(online),
-        "--model",
-        MODEL,
-        "--base-url",
-        judge_server.url,
-        "--no-cache",
-    )
-    direct = _by_id(online)
+    _score(source, online, judge_server, "--no-cache")
+    direct = _stable_by_id(online)
     for key in set(verdicts) - {"r2", "r8"}:
-        assert _stable(verdicts[key]) == _stable(direct[key])
+        assert _stable(verdicts[key]) == direct[key]
     assert "harmful" in out  # the summary table, once every row has a verdict
 
 
@@ -599,24 +559,18 @@ def test_ingest_with_retry_writes_a_request_file_of_the_failed_rows(
     assert _prepare(source, directory, judge_server, "--max-requests-per-file", "6")[0] == 0
     first = tmp_path / "vllm-1.jsonl"
     _vllm_output(judge_server, directory / "requests-0001.jsonl", first, failing={"r2": "string"})
-    code, _, err = _run(
-        "batch", "ingest", str(first), "--prepared", str(directory), "-o", str(output), "--retry"
-    )
+    code, _, err = _ingest(directory, output, str(first), "--retry")
     assert code == 0, err
     assert "wrote 5 verdicts" in err and "4 row(s) still running" in err  # requests-0002 has not run yet
     assert "r2: batch request failed: HTTP 400: Request must not be sent in stream mode [sent again]" in err
     assert [line["custom_id"] for line in _lines(directory / "retry1-0001.jsonl")] == ["r2"]
-    code, _, err = _run(
-        "batch", "ingest", str(first), "--prepared", str(directory), "-o", str(output), "--retry"
-    )
+    code, _, err = _ingest(directory, output, str(first), "--retry")
     assert code == 0 and "wrote 0 verdicts" in err and "5 row(s) still running" in err
     assert sorted(path.name for path in directory.glob("retry*")) == ["retry1-0001.jsonl"]  # no second retry
     second, retry = tmp_path / "vllm-2.jsonl", tmp_path / "vllm-retry.jsonl"
     _vllm_output(judge_server, directory / "requests-0002.jsonl", second, failing={})
     _vllm_output(judge_server, directory / "retry1-0001.jsonl", retry, failing={})
-    code, _, err = _run(
-        "batch", "ingest", str(second), str(retry), "--prepared", str(directory), "-o", str(output)
-    )
+    code, _, err = _ingest(directory, output, str(second), str(retry))
     assert code == 0, err
     assert "wrote 5 verdicts" in err
     verdicts = _by_id(output)
@@ -630,17 +584,26 @@ def test_ingest_names_the_file_and_line_of_a_bad_output_line(
     assert _prepare(source, directory, server)[0] == 0
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"custom_id": "r0", "response": null, "error": "x"}\n{"custom_\n')
-    code, _, err = _run(
-        "batch", "ingest", str(bad), "--prepared", str(directory), "-o", str(tmp_path / "o.jsonl")
-    )
+    code, _, err = _ingest(directory, tmp_path / "o.jsonl", str(bad))
     assert code == 1 and f"{bad}:2: is not a batch output line" in err
 
 
 # -- the server's Files and Batches API, through the SDK --------------------------------------
 
 
-def test_server_files_round_trip_any_bytes(server: JudgeServer) -> None:
-    client = openai.OpenAI(base_url=server.url, api_key="test", max_retries=0)
+@pytest.fixture
+def client(server: JudgeServer) -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.url, api_key="test", max_retries=0)
+
+
+def _create_batch(client: openai.OpenAI, content: bytes) -> Batch:
+    uploaded = client.files.create(file=("requests.jsonl", io.BytesIO(content)), purpose="batch")
+    return client.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+
+
+def test_server_files_round_trip_any_bytes(client: openai.OpenAI) -> None:
     content = b'{"a": "\xc3\xa9"}\r\n--boundary-like\r\n\x00\xff' * 1000
     uploaded = client.files.create(file=("data.jsonl", io.BytesIO(content)), purpose="batch")
     assert (
@@ -650,32 +613,161 @@ def test_server_files_round_trip_any_bytes(server: JudgeServer) -> None:
     assert client.files.content(uploaded.id).read() == content
 
 
-def test_server_fails_a_batch_whose_file_is_invalid(server: JudgeServer) -> None:
-    client = openai.OpenAI(base_url=server.url, api_key="test", max_retries=0)
+def test_server_fails_a_batch_whose_file_is_invalid(client: openai.OpenAI) -> None:
     lines = b'{"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": {}}\nnot json\n'
-    uploaded = client.files.create(file=("bad.jsonl", io.BytesIO(lines)), purpose="batch")
-    batch = client.batches.create(
-        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
-    )
+    batch = _create_batch(client, lines)
     assert batch.status == "validating"
     batch = client.batches.retrieve(batch.id)
     assert batch.status == "failed" and batch.errors is not None and batch.errors.data is not None
     assert batch.errors.data[0].line == 2 and batch.errors.data[0].code == "invalid_json_line"
 
 
-def test_server_cancels_a_batch(server: JudgeServer) -> None:
-    client = openai.OpenAI(base_url=server.url, api_key="test", max_retries=0)
+def test_server_cancels_a_batch(client: openai.OpenAI) -> None:
     line = {
         "custom_id": "a",
         "method": "POST",
         "url": "/v1/chat/completions",
         "body": {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]},
     }
-    uploaded = client.files.create(file=("b.jsonl", io.BytesIO(json.dumps(line).encode())), purpose="batch")
-    batch = client.batches.create(
-        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
-    )
+    batch = _create_batch(client, json.dumps(line).encode())
     assert client.batches.cancel(batch.id).status == "cancelling"
     batch = client.batches.retrieve(batch.id)
     assert batch.status == "cancelled" and batch.output_file_id is None and batch.error_file_id is not None
     assert batch.request_counts is not None and batch.request_counts.failed == 1
+
+
+# -- Azure OpenAI (--api-version) -------------------------------------------------------------
+
+API_VERSION = "2024-10-21"
+
+
+class _AzureFront(ThreadingHTTPServer):
+    """Azure OpenAI's URLs in front of JudgeServer: `/openai/...?api-version=V` with an `api-key`
+    header is forwarded as `/v1/...` with a bearer token; `seen` records what arrived."""
+
+    daemon_threads = True
+
+    def __init__(self, judge: JudgeServer) -> None:
+        super().__init__(("127.0.0.1", 0), _AzureHandler)
+        self.judge = judge
+        self.seen: list[dict[str, Any]] = []
+
+    @property
+    def url(self) -> str:
+        """The resource endpoint, as in https://RESOURCE.openai.azure.com."""
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _AzureHandler(BaseHTTPRequestHandler):
+    server: _AzureFront
+
+    def do_GET(self) -> None:
+        self._forward()
+
+    def do_POST(self) -> None:
+        self._forward()
+
+    def _forward(self) -> None:
+        url = urlsplit(self.path)
+        query, key = parse_qs(url.query), self.headers.get("api-key")
+        self.server.seen.append(
+            {"method": self.command, "path": url.path, "query": query, "api-key": key, **self.headers}
+        )
+        assert "chunked" not in self.headers.get("transfer-encoding", ""), "the front reads Content-Length"
+        body = self.rfile.read(int(self.headers.get("content-length") or 0))
+        if not url.path.startswith("/openai/") or "api-version" not in query:
+            self._reply(
+                404, b'{"error": {"code": "404", "message": "Resource not found"}}', "application/json"
+            )
+            return
+        forward = urllib.request.Request(
+            self.server.judge.url + url.path.removeprefix("/openai"),
+            data=body if self.command == "POST" else None,
+            headers={"Content-Type": self.headers.get("content-type", ""), "Authorization": f"Bearer {key}"},
+            method=self.command,
+        )
+        try:
+            with urllib.request.urlopen(forward) as answer:
+                self._reply(answer.status, answer.read(), answer.headers.get_content_type())
+        except urllib.error.HTTPError as error:
+            with error:
+                self._reply(error.code, error.read(), error.headers.get_content_type())
+
+    def _reply(self, status: int, payload: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the tests read `seen`."""
+
+
+@pytest.fixture
+def azure(judge_server: JudgeServer) -> Iterator[_AzureFront]:
+    front = _AzureFront(judge_server)
+    thread = threading.Thread(target=front.serve_forever, daemon=True)
+    thread.start()
+    yield front
+    front.shutdown()
+    front.server_close()
+    thread.join()
+
+
+def test_batch_commands_send_the_api_version_to_azure(
+    tmp_path: Path,
+    source: Path,
+    judge_server: JudgeServer,
+    azure: _AzureFront,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    judge_server.api_key = SECRET  # the front forwards the api-key header: a wrong or missing one gets 401
+    directory, output = tmp_path / "job", tmp_path / "batch.jsonl"
+    code, _, err = _run(
+        "batch", "prepare", str(source), "-o", str(directory), "--model", MODEL, "--base-url", azure.url
+    )
+    assert code == 0, err
+    _submit(directory, "--api-version", API_VERSION)
+    monkeypatch.setenv("JUDGEKIT_API_VERSION", API_VERSION)  # the same option, from the environment
+    code, out, err = _run("batch", "status", str(directory))
+    assert code == 0 and "10/10 completed" in out, err
+    err = _collect(directory, output)
+    assert "wrote 10 verdicts" in err and "10 from batch output" in err
+    assert {(seen["method"], seen["path"].split("/")[2]) for seen in azure.seen} == {
+        ("POST", "files"),  # upload
+        ("POST", "batches"),  # create
+        ("GET", "batches"),  # status, collect
+        ("GET", "files"),  # download
+    }
+    for seen in azure.seen:
+        assert seen["query"] == {"api-version": [API_VERSION]} and seen["api-key"] == SECRET, seen
+        assert "Authorization" not in seen, "Azure takes the key in the api-key header"
+
+
+def test_api_version_needs_an_azure_endpoint_and_a_key(
+    tmp_path: Path, source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, base_url in (("openai", None), ("azure", "https://resource.openai.azure.com")):
+        extra = ("--base-url", base_url) if base_url else ()
+        code, _, err = _run(
+            "batch", "prepare", str(source), "-o", str(tmp_path / name), "--model", MODEL, *extra
+        )
+        assert code == 0, err
+    code, _, err = _run("batch", "submit", str(tmp_path / "azure"), "--api-version", API_VERSION)
+    assert code == 1 and "Azure OpenAI needs an API key; set OPENAI_API_KEY" in err
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    code, _, err = _run("batch", "submit", str(tmp_path / "openai"), "--api-version", API_VERSION)
+    assert code == 1 and "is for Azure OpenAI, but the requests were prepared for OpenAI" in err
+    assert "--base-url https://RESOURCE.openai.azure.com" in err
+
+
+def test_online_sdk_transport_and_batch_build_the_same_azure_client() -> None:
+    config = JudgeConfig(base_url="https://resource.openai.azure.com", api_key="k", api_version=API_VERSION)
+    online = SdkClient(config)._sdk
+    remote = BatchRemote(config)._sdk
+    assert isinstance(online, openai.AsyncAzureOpenAI) and isinstance(remote, openai.AzureOpenAI)
+    assert online.base_url == remote.base_url == "https://resource.openai.azure.com/openai/"
+    assert online._custom_query == remote._custom_query == {"api-version": API_VERSION}
+    remote.close()

@@ -18,8 +18,9 @@ from pydantic import BaseModel, ConfigDict
 
 from judgekit.batch.manifest import BATCH_ENDPOINT
 from judgekit.client import OPENAI_BASE_URL
-from judgekit.config import LOCAL_API_KEY, JudgeConfig
+from judgekit.config import JudgeConfig
 from judgekit.errors import ConfigError, JudgeError
+from judgekit.sdk_client import open_sdk
 
 DEFAULT_TIMEOUT_S = 600.0
 """Per call: an upload of a 200 MB request file takes a while."""
@@ -53,7 +54,10 @@ class RemoteBatch(BaseModel):
 
 
 class BatchRemote:
-    """Files and Batches calls to one OpenAI-compatible endpoint; close it, or use it in `with`."""
+    """Files and Batches calls to one OpenAI-compatible endpoint; close it, or use it in `with`.
+
+    With `config.api_version` set, the endpoint is Azure OpenAI's (`config.base_url` the resource).
+    """
 
     def __init__(
         self,
@@ -63,12 +67,21 @@ class BatchRemote:
         max_retries: int = DEFAULT_MAX_RETRIES,
     ):
         self.base_url = (config.base_url or OPENAI_BASE_URL).rstrip("/")
-        if config.api_key is None and self.base_url == OPENAI_BASE_URL:
-            raise ConfigError("the OpenAI Batch API needs an API key; set OPENAI_API_KEY")
-        api_key = config.api_key.get_secret_value() if config.api_key else LOCAL_API_KEY
+        if config.api_version and self.base_url == OPENAI_BASE_URL:
+            raise ConfigError(
+                f"--api-version {config.api_version} is for Azure OpenAI, but the requests were prepared "
+                "for OpenAI; prepare again with --base-url https://RESOURCE.openai.azure.com, "
+                "or drop --api-version (and JUDGEKIT_API_VERSION)"
+            )
+        if config.api_key is None and (config.api_version or self.base_url == OPENAI_BASE_URL):
+            service = "Azure OpenAI" if config.api_version else "the OpenAI Batch API"
+            raise ConfigError(f"{service} needs an API key; set OPENAI_API_KEY")
         self._max_retries = max_retries
-        self._sdk = openai.OpenAI(
-            base_url=self.base_url, api_key=api_key, timeout=timeout_s, max_retries=max_retries
+        self._sdk = open_sdk(
+            config.model_copy(update={"base_url": self.base_url}),
+            asynchronous=False,
+            timeout_s=timeout_s,
+            max_retries=max_retries,
         )
 
     def upload(self, path: Path) -> str:

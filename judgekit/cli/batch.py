@@ -11,7 +11,14 @@ from typing import Any, TypeVar
 import click
 
 from judgekit.batch.collect import CollectResult, collect_batches, ingest_outputs
-from judgekit.batch.manifest import BatchSettings, FieldNames, load_manifest, load_prepared, manifest_path
+from judgekit.batch.manifest import (
+    BatchSettings,
+    FieldNames,
+    Manifest,
+    load_manifest,
+    load_prepared,
+    manifest_path,
+)
 from judgekit.batch.remote import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_S, FINISHED_STATUSES, BatchRemote
 from judgekit.batch.requests import DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_REQUESTS, prepare_batch
 from judgekit.batch.submit import batch_status, submit_prepared
@@ -47,6 +54,7 @@ def _cache_options(command: F) -> F:
 
 
 def _remote_options(command: F) -> F:
+    """--api-version, --timeout and --max-retries: the command passes them on to `_remote`."""
     command = OPTION(
         "--max-retries",
         type=click.IntRange(min=0),
@@ -54,7 +62,7 @@ def _remote_options(command: F) -> F:
         envvar="JUDGEKIT_BATCH_MAX_RETRIES",
         help="Retries of a failed call (connection errors, 429, 5xx).",
     )(command)
-    return OPTION(
+    command = OPTION(
         "--timeout",
         "timeout_s",
         type=click.FloatRange(min=0, min_open=True),
@@ -62,6 +70,26 @@ def _remote_options(command: F) -> F:
         envvar="JUDGEKIT_BATCH_TIMEOUT",
         help="Per-call timeout in seconds (uploads and downloads included).",
     )(command)
+    return OPTION(
+        "--api-version",
+        envvar="JUDGEKIT_API_VERSION",
+        help="Azure OpenAI API version; the --base-url prepared is then the Azure resource endpoint.",
+    )(command)
+
+
+def _output_option(help_text: str) -> Callable[[F], F]:
+    return OPTION(
+        "-o", "--output", "output_path", required=True, type=click.Path(dir_okay=False), help=help_text
+    )
+
+
+def _retry_option(flag: str, how: str) -> Callable[[F], F]:
+    """The flag that sends failed and missing rows again, `how` it does, instead of writing api_error."""
+    return OPTION(
+        flag,
+        is_flag=True,
+        help=f"{how} instead of giving them api_error verdicts (permanent 4xx failures still get them).",
+    )
 
 
 def _field_options(command: F) -> F:
@@ -84,8 +112,21 @@ def _cache(cache_path: str | None, no_cache: bool) -> ReplyCache | None:
     return None if no_cache else ReplyCache(cache_path or default_cache_path())
 
 
-def _remote(base_url: str, timeout_s: float, max_retries: int) -> BatchRemote:
-    return BatchRemote(resolve_config(base_url=base_url), timeout_s=timeout_s, max_retries=max_retries)
+def _remote(base_url: str, *, api_version: str | None, timeout_s: float, max_retries: int) -> BatchRemote:
+    config = resolve_config(base_url=base_url, api_version=api_version)
+    return BatchRemote(config, timeout_s=timeout_s, max_retries=max_retries)
+
+
+@contextmanager
+def _manifest_remote(
+    manifest_file: str, remote_options: dict[str, Any]
+) -> Iterator[tuple[Path, Manifest, BatchRemote]]:
+    """The manifest's path, the manifest, and a remote for its endpoint; errors become exits."""
+    with _errors():
+        path = manifest_path(Path(manifest_file))
+        manifest = load_manifest(path)
+        with _remote(manifest.base_url, **remote_options) as remote:
+            yield path, manifest, remote
 
 
 @batch.command()
@@ -220,8 +261,7 @@ def submit(
     manifest_file: str | None,
     completion_window: str,
     max_batches: int | None,
-    timeout_s: float,
-    max_retries: int,
+    **remote_options: Any,
 ) -> None:
     """Upload request files and create one batch for each (idempotent).
 
@@ -229,7 +269,7 @@ def submit(
     """
     with _errors():
         prepared = load_prepared(Path(directory))
-        with _remote(prepared.base_url, timeout_s, max_retries) as remote:
+        with _remote(prepared.base_url, **remote_options) as remote:
             manifest = submit_prepared(
                 directory,
                 remote,
@@ -253,16 +293,13 @@ def submit(
 @click.argument("manifest_file", metavar="MANIFEST", type=click.Path(exists=True))
 @OPTION("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 @_remote_options
-def status(manifest_file: str, as_json: bool, timeout_s: float, max_retries: int) -> None:
+def status(manifest_file: str, as_json: bool, **remote_options: Any) -> None:
     """Show each batch's status and request counts.
 
     MANIFEST is the manifest file, or the directory holding manifest.json.
     """
-    with _errors():
-        path = manifest_path(Path(manifest_file))
-        manifest = load_manifest(path)
-        with _remote(manifest.base_url, timeout_s, max_retries) as remote:
-            rows = batch_status(manifest, remote)
+    with _manifest_remote(manifest_file, remote_options) as (path, manifest, remote):
+        rows = batch_status(manifest, remote)
     table: list[dict[str, Any]] = [
         {
             "request_file": entry.request_file,
@@ -293,20 +330,8 @@ def status(manifest_file: str, as_json: bool, timeout_s: float, max_retries: int
 
 @batch.command()
 @click.argument("manifest_file", metavar="MANIFEST", type=click.Path(exists=True))
-@OPTION(
-    "-o",
-    "--output",
-    "output_path",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="Verdict JSONL; rows already in it are left alone, so collect can be rerun.",
-)
-@OPTION(
-    "--resubmit",
-    is_flag=True,
-    help="Send failed and missing rows again in a new batch instead of giving them api_error "
-    "verdicts (permanent 4xx failures still get them).",
-)
+@_output_option("Verdict JSONL; rows already in it are left alone, so collect can be rerun.")
+@_retry_option("--resubmit", "Send failed and missing rows again in a new batch")
 @_cache_options
 @_remote_options
 def collect(
@@ -315,20 +340,16 @@ def collect(
     resubmit: bool,
     cache_path: str | None,
     no_cache: bool,
-    timeout_s: float,
-    max_retries: int,
+    **remote_options: Any,
 ) -> None:
     """Download finished batches' results and write one verdict per row.
 
     Rows of batches still running are left for a later run; rows already in OUTPUT are skipped.
     """
-    with _errors():
-        path = manifest_path(Path(manifest_file))
-        manifest = load_manifest(path)
-        with _remote(manifest.base_url, timeout_s, max_retries) as remote:
-            result = collect_batches(
-                path, output_path, remote, cache=_cache(cache_path, no_cache), resubmit=resubmit
-            )
+    with _manifest_remote(manifest_file, remote_options) as (path, _, remote):
+        result = collect_batches(
+            path, output_path, remote, cache=_cache(cache_path, no_cache), resubmit=resubmit
+        )
     _report(
         result,
         output_path,
@@ -352,20 +373,8 @@ def collect(
     type=click.Path(file_okay=False, exists=True),
     help="The REQUESTS_DIR the requests were prepared in.",
 )
-@OPTION(
-    "-o",
-    "--output",
-    "output_path",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="Verdict JSONL; rows already in it are left alone.",
-)
-@OPTION(
-    "--retry",
-    is_flag=True,
-    help="Write failed and missing rows to a new request file for another `vllm run-batch` "
-    "instead of giving them api_error verdicts (permanent 4xx failures still get them).",
-)
+@_output_option("Verdict JSONL; rows already in it are left alone.")
+@_retry_option("--retry", "Write failed and missing rows to a new request file for another `vllm run-batch`")
 @_cache_options
 def ingest(
     output_files: tuple[str, ...],
