@@ -140,7 +140,14 @@ def record_from_mapping(
     used = {fields.id, fields.response, fields.prompt, fields.category, fields.context}
     metadata = {key: value for key, value in row.items() if key not in used}
     # Every field was checked above: building without pydantic's second check halves the cost.
-    return Record.model_construct(id=str(raw_id), response=response, metadata=metadata, **optional)
+    return Record.model_construct(
+        id=str(raw_id),
+        response=response,
+        prompt=optional["prompt"],
+        category=optional["category"],
+        context=optional["context"],
+        metadata=metadata,
+    )
 
 
 def read_records(
