@@ -13,7 +13,7 @@ from judgekit.judge import Judge
 from judgekit.prompts import render_messages
 from judgekit.records import FieldMap, Record, read_records
 from judgekit.results import VerdictWriter, completed_ids, read_verdicts
-from judgekit.runner import judge_all
+from judgekit.runner import judge_each
 from judgekit.summary import Summarizer, Summary, summarize_verdicts
 from judgekit.verdicts import Verdict
 
@@ -91,11 +91,14 @@ async def judge_into(
     """Judge `records`, appending their verdicts to `output_path` and counting them as they finish."""
     with VerdictWriter(output_path) as writer:
         ticker = asyncio.create_task(_tick(writer, progress, on_progress))
+
+        def take(verdict: Verdict) -> None:
+            writer.write(verdict)
+            summarizer.add(verdict)
+            _count(progress, verdict)
+
         try:
-            async for verdict in judge_all(records, judge.judge_record, concurrency=judge.config.concurrency):
-                writer.write(verdict)
-                summarizer.add(verdict)
-                _count(progress, verdict)
+            await judge_each(records, judge.judge_record, take, concurrency=judge.config.concurrency)
         finally:
             ticker.cancel()
             if on_progress is not None:

@@ -28,7 +28,7 @@ from judgekit.limits import FlowControl, backoff_s
 from judgekit.prompts import render_messages
 from judgekit.records import Item, Record, to_records
 from judgekit.rubrics import Rubric, load_rubric
-from judgekit.runner import judge_all
+from judgekit.runner import judge_each
 from judgekit.verdicts import Usage, Verdict, derive_outcome, expected_score, parse_reply, reply_schema
 
 T = TypeVar("T")
@@ -84,8 +84,11 @@ class Judge:
         """Judge `items`; verdicts come back in input order."""
         records = to_records(items)
         by_id: dict[str, Verdict] = {}
-        async for verdict in judge_all(records, self.judge_record, concurrency=self.config.concurrency):
+
+        def keep(verdict: Verdict) -> None:
             by_id[verdict.id] = verdict
+
+        await judge_each(records, self.judge_record, keep, concurrency=self.config.concurrency)
         return [by_id[record.id] for record in records]
 
     def score(self, items: Item | Iterable[Item]) -> list[Verdict]:
