@@ -344,16 +344,22 @@ class Bench:
 
 
 def latency_bound(bench: Bench) -> list[Figure]:
-    """20k rows, 100 ms per reply, 256 in flight: wall time against rows x latency / concurrency."""
+    """20k rows, 100 ms per reply, 256 in flight: wall time against rows x latency / concurrency.
+
+    The raw aiohttp loop, same rows and concurrency, shows what a Python client reaches here.
+    """
     rows, latency_ms, concurrency = bench.rows(20_000), 100, 256
     ideal_s = rows * latency_ms / 1000 / concurrency
     records = bench.records(rows)
     with bench.server(latency_ms=latency_ms) as server:
-        fixed, _ = bench.judgekit(bench.records(1), url=server.url, expect_rows=1)
+        fixed, _ = bench.judgekit(bench.records(1), url=server.url, expect_rows=1)  # and a real body
+        raw_client = _raw_client_command(bench, server, rows=rows, concurrency=concurrency)
         run, _ = bench.fastest(
             lambda: bench.judgekit(records, url=server.url, concurrency=concurrency, expect_rows=rows)[0],
             server,
         )
+        raw, _ = bench.fastest(lambda: bench.run(raw_client).check(), server)
+    _check_raw(raw, rows)
     fixed_s = fixed.wall_s - latency_ms / 1000
     ratio = run.wall_s / ideal_s
     figure = partial(Figure, "latency")
@@ -366,6 +372,18 @@ def latency_bound(bench: Bench) -> list[Figure]:
             target="<= 1.10x",
             passed=ratio <= 1.10,
         ),
+        figure(
+            "raw aiohttp loop, same rows",
+            f"{raw.wall_s:.2f} s",
+            reference=f"ideal {ideal_s:.2f} s",
+            ratio=raw.wall_s / ideal_s,
+        ),
+        figure(
+            "judgekit / raw loop",
+            f"{run.wall_s:.2f} s",
+            reference=f"raw {raw.wall_s:.2f} s",
+            ratio=run.wall_s / raw.wall_s,
+        ),
         figure("fixed cost (1-row run - latency)", f"{fixed_s:.2f} s"),
         figure(
             "wall time - fixed cost",
@@ -377,24 +395,34 @@ def latency_bound(bench: Bench) -> list[Figure]:
     ]
 
 
+def _raw_client_command(bench: Bench, server: StubServer, *, rows: int, concurrency: int) -> list[str]:
+    """bench/raw_client.py posting the first body judgekit sent to `server`, `rows` times."""
+    body = bench.tmp / "body.json"
+    body.write_text(json.dumps(server.stats()["first_body"]))
+    command = [sys.executable, str(BENCH_DIR / "raw_client.py"), "--url", server.url, "--body", str(body)]
+    return [*command, "--rows", str(rows), "--concurrency", str(concurrency)]
+
+
+def _check_raw(raw: ProcessRun, rows: int) -> dict[str, Any]:
+    loop: dict[str, Any] = json.loads(raw.stdout)
+    if loop["ok"] != rows:
+        raise BenchError(f"the raw client got {loop['ok']} good replies for {rows} requests")
+    return loop
+
+
 def cpu_bound(bench: Bench) -> list[Figure]:
     """20k rows, instant replies, 64 in flight: rows/s against a raw aiohttp loop, same server."""
     rows, concurrency = bench.rows(20_000), 64
     records = bench.records(rows)
-    body = bench.tmp / "body.json"
     with bench.server() as server:
         bench.judgekit(bench.records(1), url=server.url, expect_rows=1)  # warms up, gives a real body
-        body.write_text(json.dumps(server.stats()["first_body"]))
-        raw_client = [sys.executable, str(BENCH_DIR / "raw_client.py"), "--url", server.url]
-        raw_client += ["--body", str(body), "--rows", str(rows), "--concurrency", str(concurrency)]
+        raw_client = _raw_client_command(bench, server, rows=rows, concurrency=concurrency)
         run, run_server = bench.fastest(
             lambda: bench.judgekit(records, url=server.url, concurrency=concurrency, expect_rows=rows)[0],
             server,
         )
         raw, raw_server = bench.fastest(lambda: bench.run(raw_client).check(), server)
-    loop = json.loads(raw.stdout)
-    if loop["ok"] != rows:
-        raise BenchError(f"the raw client got {loop['ok']} good replies for {rows} requests")
+    loop = _check_raw(raw, rows)
     judgekit_rate, raw_rate = rows / run.wall_s, rows / raw.wall_s
     ratio = judgekit_rate / raw_rate
     figure = partial(Figure, "cpu")
@@ -424,7 +452,7 @@ def cpu_bound(bench: Bench) -> list[Figure]:
             reference=f"raw {raw_server:.0%}",
         ),
         figure("raw loop alone (no process start)", f"{rows / loop['loop_s']:.0f} rows/s"),
-        figure("request body judgekit sends", f"{body.stat().st_size} bytes"),
+        figure("request body judgekit sends", f"{(bench.tmp / 'body.json').stat().st_size} bytes"),
     ]
 
 
