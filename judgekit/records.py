@@ -182,22 +182,44 @@ def validate_records(path: str | Path, fields: FieldMap | None = None, *, limit:
     second pass names the lines of the first duplicate.
     """
     fields = fields or FieldMap()
-    digests = _DigestBuffer()
-    count = 0
-    for _, record in _numbered_records(str(path), fields, limit=limit):
-        digests.add(record.id)
-        count += 1
-    repeated = digests.repeated()
-    if repeated:
-        first_line: dict[str, int] = {}
-        for line_number, record in _numbered_records(str(path), fields, limit=limit):
-            if _digest(record.id) in repeated:
-                if record.id in first_line:
-                    raise _duplicate_error(
-                        record.id, str(path), line_number, fields, first_line=first_line[record.id]
-                    )
-                first_line[record.id] = line_number
+    count, digests = scan_records(path, fields, limit=limit)
+    check_unique_ids(path, fields, digests, limit=limit)
     return count
+
+
+def scan_records(
+    path: str | Path, fields: FieldMap, *, limit: int | None = None, shard: Shard | None = None
+) -> tuple[int, np.ndarray[Any, np.dtype[np.uint64]]]:
+    """Check every record (of `shard`), raising InputError on the first bad one.
+
+    Returns their number and the 64-bit digests of their ids, for `check_unique_ids`.
+    """
+    digests = _DigestBuffer()
+    for _, record in _numbered_records(str(path), fields, limit=limit, shard=shard):
+        digests.add(record.id)
+    return digests.size, digests.values()
+
+
+def check_unique_ids(
+    path: str | Path,
+    fields: FieldMap,
+    digests: np.ndarray[Any, np.dtype[np.uint64]],
+    *,
+    limit: int | None = None,
+) -> None:
+    """Raise InputError naming both lines of the first repeated id, if `digests` repeat."""
+    values = np.sort(digests)
+    repeated = {int(value) for value in values[1:][values[1:] == values[:-1]]}
+    if not repeated:
+        return
+    first_line: dict[str, int] = {}
+    for line_number, record in _numbered_records(str(path), fields, limit=limit):
+        if _digest(record.id) in repeated:
+            if record.id in first_line:
+                raise _duplicate_error(
+                    record.id, str(path), line_number, fields, first_line=first_line[record.id]
+                )
+            first_line[record.id] = line_number
 
 
 def _numbered_records(
@@ -238,21 +260,20 @@ def _digest(record_id: str) -> int:
 
 
 class _DigestBuffer:
-    """A growable array of 64-bit id digests that can report the repeated ones."""
+    """A growable array of 64-bit id digests."""
 
     def __init__(self) -> None:
         self._array = np.empty(1024, dtype=np.uint64)
-        self._size = 0
+        self.size = 0
 
     def add(self, record_id: str) -> None:
-        if self._size == len(self._array):
+        if self.size == len(self._array):
             self._array = np.resize(self._array, 2 * len(self._array))
-        self._array[self._size] = _digest(record_id)
-        self._size += 1
+        self._array[self.size] = _digest(record_id)
+        self.size += 1
 
-    def repeated(self) -> set[int]:
-        values = np.sort(self._array[: self._size])
-        return {int(value) for value in values[1:][values[1:] == values[:-1]]}
+    def values(self) -> np.ndarray[Any, np.dtype[np.uint64]]:
+        return self._array[: self.size]
 
 
 def _open_binary(name: str) -> IO[bytes]:

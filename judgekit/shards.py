@@ -26,17 +26,20 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from judgekit.bulk import PROGRESS_INTERVAL_S, Progress, RunResult, judge_into, run_summary, skip_done
 from judgekit.cache import ReplyCache
 from judgekit.config import JudgeConfig
-from judgekit.errors import JudgeError, JudgekitError
+from judgekit.errors import InputError, JudgeError, JudgekitError
 from judgekit.judge import Judge
-from judgekit.records import FieldMap, Shard, read_records
+from judgekit.records import FieldMap, Shard, check_unique_ids, read_records, scan_records
 from judgekit.results import completed_ids
 from judgekit.summary import Summarizer
 
 REQUESTS_PER_PROCESS = 32
 """`auto_processes` starts one worker per this many requests in flight."""
+GO = "go"
 STOP = "stop"
 _COUNTERS = ("done", "errors", "cached", "prompt_tokens", "completion_tokens")
 
@@ -58,6 +61,8 @@ class ShardedJob:
     cache_path: Path | None
     input_path: str
     output_path: str
+    overwrite: bool
+    """Replace the output (once the input is checked) rather than resume it."""
     fields: FieldMap
     limit: int | None
     processes: int
@@ -101,16 +106,18 @@ class _Outcome:
 
 
 def score_file_in_processes(
-    job: ShardedJob, *, total: int | None = None, on_progress: Callable[[Progress], None] | None = None
+    job: ShardedJob, *, on_progress: Callable[[Progress], None] | None = None
 ) -> RunResult:
     """Judge `job.input_path` into `job.output_path` with `job.processes` worker processes.
 
     As `bulk.score_file`: resumes from the output, and returns the merged summary and progress.
-    Raises JudgeError when a worker failed for the whole run, KeyboardInterrupt when interrupted
-    (after every worker has flushed its verdicts).
+    The input is checked in full before any request, as in a single process, but in parallel:
+    each worker checks its own records, and the parent looks for ids repeated across them.
+    Raises InputError (as JudgekitError) for bad input, JudgeError when a worker failed for the
+    whole run, KeyboardInterrupt when interrupted (after every worker has flushed its verdicts).
     """
-    done_ids = completed_ids(Path(job.output_path), job.rubric_hash)
-    progress = Progress(total=total, skipped=len(done_ids))
+    done_ids = set() if job.overwrite else completed_ids(Path(job.output_path), job.rubric_hash)
+    progress = Progress(total=None, skipped=len(done_ids))
     # fork starts a worker in milliseconds; elsewhere fork is unsafe, and spawn re-imports.
     forking = sys.platform == "linux"
     context = multiprocessing.get_context("fork") if forking else multiprocessing.get_context("spawn")
@@ -133,8 +140,9 @@ def score_file_in_processes(
         workers.append(_Worker(process, reports, control))
     outcome = _Outcome()
     try:
+        progress.total = _validate(job, workers)
         _supervise(workers, outcome, progress, on_progress)
-    except KeyboardInterrupt:
+    except BaseException:
         _stop(workers)
         raise
     finally:
@@ -148,6 +156,35 @@ def score_file_in_processes(
     if outcome.interrupted:
         raise KeyboardInterrupt
     return RunResult(summary=run_summary(job.output_path, outcome.summarizer, progress), progress=progress)
+
+
+def _validate(job: ShardedJob, workers: list[_Worker]) -> int:
+    """Wait for every worker's check of its records; start them all if the whole input is good.
+
+    Returns the number of records. The first bad line of the file is the earliest of the
+    workers' first bad lines, so the error is the one a single process would report.
+    """
+    count, digests, invalid = 0, [], []
+    for worker in workers:
+        try:
+            kind, *payload = worker.reports.recv()
+        except EOFError:
+            raise JudgeError(
+                f"{worker.process.name} died while checking the input; see its error above"
+            ) from None
+        if kind == "checked":
+            count += payload[0]
+            digests.append(payload[1])
+        else:
+            invalid.append((payload[0], payload[1]))
+    if invalid:
+        raise JudgekitError(min(invalid)[1])
+    check_unique_ids(job.input_path, job.fields, np.concatenate(digests), limit=job.limit)
+    if job.overwrite:
+        Path(job.output_path).unlink(missing_ok=True)
+    for worker in workers:
+        worker.control.send(GO)
+    return count
 
 
 def _supervise(
@@ -202,14 +239,23 @@ def _stop(workers: list[_Worker]) -> None:
 
 
 def _work(job: ShardedJob, index: int, ends: _Ends, done_ids: set[str]) -> None:
-    """A worker process: judge one shard, then report how it went."""
+    """A worker process: check its records, wait for the parent's go, judge them, report."""
     for end in ends.inherited:
         end.close()
+    shard = Shard(index=index, of=job.processes)
     message: tuple[Any, ...]
     try:
+        try:
+            count, digests = scan_records(job.input_path, job.fields, limit=job.limit, shard=shard)
+        except InputError as error:
+            _report(ends, ("invalid", error.line or 0, str(error)))
+            return
+        _report(ends, ("checked", count, digests))
+        if ends.control.recv() != GO:
+            return
         summarizer, progress = asyncio.run(_judge_shard(job, index, ends, done_ids))
         message = ("done", summarizer, _counters(progress))
-    except (KeyboardInterrupt, asyncio.CancelledError):
+    except (KeyboardInterrupt, asyncio.CancelledError, EOFError):  # EOFError: the parent is gone
         message = ("stopped",)
     except JudgeError as error:
         message = ("failed", "judge", str(error))
@@ -243,11 +289,7 @@ async def _judge_shard(
         judge.use_cache(cache)
     summarizer, progress = Summarizer(), Progress(total=None)
     records = read_records(
-        job.input_path,
-        job.fields,
-        check_duplicates=False,
-        limit=job.limit,
-        shard=Shard(index=index, of=job.processes),
+        job.input_path, job.fields, check_duplicates=False, limit=job.limit, shard=Shard(index, job.processes)
     )
     try:
         await judge_into(

@@ -244,3 +244,37 @@ def test_processes_appending_to_one_output_never_tear_lines(tmp_path: Path) -> N
     assert all(process.wait(timeout=60) == 0 for process in processes)
     ids = _ids(output)  # every line parses
     assert sorted(ids) == sorted(f"w{n}-{i}" for n in range(writers) for i in range(3000))
+
+
+def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, capture_output=True, text=True, check=False)
+
+
+def test_workers_check_the_input_and_the_first_bad_line_is_reported(
+    tmp_path: Path, server: JudgeServer
+) -> None:
+    source = _write_rows(tmp_path / "in.jsonl", 40)
+    lines = source.read_text().splitlines()
+    lines[30] = '{"id": "late", "response": 7}'  # record 30: the first worker's (of 2)
+    lines[11] = "{not json"  # record 11: the second worker's, and earlier in the file
+    source.write_text("\n".join(lines) + "\n")
+    output = tmp_path / "out.jsonl"
+    output.write_text("kept\n")
+    completed = _run(_score(source, output, server, "--processes", "2", "--overwrite"))
+    assert (
+        completed.returncode == 1
+        and f"{source}:12" in completed.stderr
+        and "invalid JSON" in completed.stderr
+    )
+    assert output.read_text() == "kept\n", "nothing already written is lost"
+    assert server.request_count == 0
+
+
+def test_an_id_repeated_across_workers_names_both_lines(tmp_path: Path, server: JudgeServer) -> None:
+    source = _write_rows(tmp_path / "in.jsonl", 10)
+    lines = source.read_text().splitlines()
+    lines[5] = lines[2]  # records 2 and 5 go to different workers of 2
+    source.write_text("\n".join(lines) + "\n")
+    completed = _run(_score(source, tmp_path / "out.jsonl", server, "--processes", "2"))
+    assert completed.returncode == 1 and "duplicate id 'r2' (first on line 3)" in completed.stderr
+    assert f"{source}:6" in completed.stderr and server.request_count == 0

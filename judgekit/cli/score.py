@@ -160,12 +160,9 @@ def score(
             _print_dry_run(bulk.dry_run(judge, input_path, fields=fields, limit=limit), prices)
             return
         processes = _process_count(processes, judge, input_path, output_path)
-        total = validate_records(input_path, fields, limit=limit) if input_path != "-" else None
         cache = (
             Path(cache_path or default_cache_path()) if judge.rubric.kind == "llm" and not no_cache else None
         )
-        if not resume and output_path != "-":
-            Path(output_path).unlink(missing_ok=True)
         if processes > 1:
             if cache is not None:
                 ReplyCache(cache).close()  # a cache that cannot be used stops the run here, once
@@ -176,14 +173,18 @@ def score(
                 cache_path=cache,
                 input_path=input_path,
                 output_path=output_path,
+                overwrite=not resume,
                 fields=fields,
                 limit=limit,
                 processes=processes,
             )
-            result = score_file_in_processes(job, total=total, on_progress=_progress_printer())
+            result = score_file_in_processes(job, on_progress=_progress_printer())
         else:
+            total = validate_records(input_path, fields, limit=limit) if input_path != "-" else None
             if cache is not None:
                 judge.use_cache(ReplyCache(cache))
+            if not resume and output_path != "-":
+                Path(output_path).unlink(missing_ok=True)
             result = asyncio.run(_score_and_close(judge, input_path, output_path, fields, limit, total))
     except JudgeError as error:
         fail(
