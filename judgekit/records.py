@@ -137,6 +137,11 @@ def record_from_mapping(
         if value is not None and not isinstance(value, str):
             raise fail(f"must be a string, not {type(value).__name__}", name)
         optional[part] = value
+    texts = {fields.id: str(raw_id), fields.response: response}
+    texts.update({getattr(fields, part): value for part, value in optional.items() if value is not None})
+    for name, text in texts.items():
+        if problem := _encoding_problem(text):
+            raise fail(problem, name)
     used = {fields.id, fields.response, fields.prompt, fields.category, fields.context}
     metadata = {key: value for key, value in row.items() if key not in used}
     # Every field was checked above: building without pydantic's second check halves the cost.
@@ -148,6 +153,20 @@ def record_from_mapping(
         context=optional["context"],
         metadata=metadata,
     )
+
+
+def _encoding_problem(text: str) -> str | None:
+    """Why `text` cannot be sent as UTF-8 (a lone surrogate from an escape in the JSON), or None."""
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        return (
+            f"has a lone UTF-16 surrogate (\\u{ord(text[error.start]):04x}) at character {error.start}, "
+            "which is not text; fix or remove that escape in the input"
+        )
+    return None
 
 
 def read_records(

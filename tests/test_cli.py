@@ -99,6 +99,10 @@ def test_reads_gzip_and_stdin(tmp_path: Path) -> None:
         ("", "no records"),
         ("\n\n", "no records"),
         ("[1, 2]\n", "expected a JSON object"),
+        (
+            '{"id": 1, "response": "ok"}\n{"id": 2, "prompt": "p \\ud83d", "response": "r"}\n',
+            "in.jsonl:2: field 'prompt': has a lone UTF-16 surrogate (\\ud83d) at character 2",
+        ),
     ],
 )
 def test_bad_input_stops_before_any_request_with_file_line_and_field(
