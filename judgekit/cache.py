@@ -115,6 +115,9 @@ class ReplyCache:
         # when it returns, and `BEGIN IMMEDIATE` below is ours, not the sqlite3 module's.
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        # Checkpoints (copying the WAL into the database, with two fsyncs) were half the cost of a
+        # commit at the default 1,000 pages; at 10,000 (40 MB of WAL) they are rarer and cheaper.
+        self._db.execute("PRAGMA wal_autocheckpoint=10000")
         # IMMEDIATE: two processes creating the same new cache take turns.
         self._db.execute("BEGIN IMMEDIATE")
         try:

@@ -22,11 +22,10 @@ import aiohttp
 from judgekit._version import __version__
 from judgekit.config import LOCAL_API_KEY, JudgeConfig
 from judgekit.errors import JudgeError
-from judgekit.limits import is_retryable_status
+from judgekit.limits import RATE_LIMIT_HEADERS, is_retryable_status
 from judgekit.verdicts import TokenLogprobs, Usage
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
-RATE_LIMIT_HEADER_PREFIX = "x-ratelimit-"
 LARGE_BODY_BYTES = 1 << 20
 
 
@@ -230,12 +229,8 @@ def _tokens(logprobs: Any) -> TokenLogprobs:
 
 
 def rate_limits(headers: Mapping[str, str]) -> dict[str, str]:
-    """The response's `x-ratelimit-*` headers, lower-cased, for flow control."""
-    return {
-        name.lower(): value
-        for name, value in headers.items()
-        if name.lower().startswith(RATE_LIMIT_HEADER_PREFIX)
-    }
+    """The response's `x-ratelimit-*` headers that flow control reads (`headers` ignores case)."""
+    return {name: value for name in RATE_LIMIT_HEADERS if (value := headers.get(name)) is not None}
 
 
 def status_error(status: int, message: str, headers: Mapping[str, str], request: JudgeRequest) -> Exception:

@@ -50,6 +50,7 @@ from typing import Literal, TypeAlias, get_args
 
 __all__ = [
     "DEFAULT_BURST_S",
+    "RATE_LIMIT_HEADERS",
     "RETRYABLE_STATUS",
     "FlowControl",
     "Outcome",
@@ -213,6 +214,8 @@ class FlowControl:
         self._timer_due = 0.0
         self._timer_sleeping = False
         self._timer_interrupted = False
+        self._seen_key: tuple[tuple[str, str], ...] = ()
+        self._seen = RateLimitHeaders()
 
     # -- stats for the progress display --------------------------------------------------------
 
@@ -325,7 +328,9 @@ class FlowControl:
         bucket at the same rate does not know already. Malformed values are ignored. With a
         `share` below 1, limits and remaining counts are scaled by it first.
         """
-        seen = parse_rate_limit_headers(headers)
+        if (key := tuple(headers.items())) != self._seen_key:  # unchanged headers: parsed already
+            self._seen_key, self._seen = key, parse_rate_limit_headers(headers)
+        seen = self._seen
         now = self._clock()
         share = self._share
         self._requests.observe(
@@ -528,6 +533,10 @@ _HEADERS: dict[str, tuple[str, Callable[[str], float | None]]] = {
     "x-ratelimit-reset-requests": ("reset_requests_s", parse_duration_s),
     "x-ratelimit-reset-tokens": ("reset_tokens_s", parse_duration_s),
 }
+
+
+RATE_LIMIT_HEADERS = tuple(_HEADERS)
+"""The `x-ratelimit-*` headers flow control reads, lower-cased."""
 
 
 def parse_rate_limit_headers(headers: Mapping[str, str]) -> RateLimitHeaders:
