@@ -12,24 +12,23 @@ import hashlib
 import json
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from jinja2 import StrictUndefined, TemplateSyntaxError
+from jinja2 import TemplateSyntaxError
 from jinja2.exceptions import SecurityError, UndefinedError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from judgekit.errors import RubricError
+from judgekit.expressions import compile_expression
 
 FieldType = Literal["integer", "number", "boolean", "string", "enum", "category", "categories"]
 RubricKind = Literal["llm", "keywords"]
 
 _NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
-_expressions = ImmutableSandboxedEnvironment(undefined=StrictUndefined)
 
 
 class _FileModel(BaseModel):
@@ -304,25 +303,6 @@ def _check_expressions(rubric: Rubric, path: Path) -> None:
                 path=path,
                 field=f"scoring.{key}",
             ) from None
-
-
-@cache
-def compile_expression(expression: str) -> Callable[..., Any]:
-    """Compile a scoring expression in the sandbox (no attribute access to Python internals).
-
-    A bare field name (the common `score = "score"`) is a plain lookup: it is evaluated for every
-    verdict, and the sandbox's per-call context costs more than the rest of the scoring.
-    """
-    name = expression.strip()
-    if name.isidentifier() and name not in ("true", "false", "none", "True", "False", "None"):
-
-        def lookup(**variables: Any) -> Any:
-            if name not in variables:
-                raise UndefinedError(f"'{name}' is undefined")
-            return variables[name]
-
-        return lookup
-    return _expressions.compile_expression(expression, undefined_to_none=False)
 
 
 def sample_value(field: RubricField) -> Any:

@@ -17,8 +17,9 @@ from typing import Any, Literal
 from jinja2 import TemplateError
 from pydantic import BaseModel, ConfigDict, Field
 
+from judgekit.expressions import compile_expression
 from judgekit.keywords import get_keyword_set, is_refusal
-from judgekit.rubrics import Rubric, RubricField, compile_expression, slug
+from judgekit.rubrics import Rubric, RubricField, slug
 
 Status = Literal["ok", "parse_error", "judge_refused", "api_error"]
 
