@@ -226,8 +226,12 @@ def check_unique_ids(
     *,
     limit: int | None = None,
 ) -> None:
-    """Raise InputError naming both lines of the first repeated id, if `digests` repeat."""
-    values = np.sort(digests)
+    """Raise InputError naming both lines of the first repeated id, if `digests` repeat.
+
+    Sorts `digests` in place: a copy would be 8 more bytes a record at the peak.
+    """
+    digests.sort()
+    values = digests
     repeated = {int(value) for value in values[1:][values[1:] == values[:-1]]}
     if not repeated:
         return
