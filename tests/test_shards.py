@@ -81,6 +81,17 @@ def _wait_for_size(path: Path, size: int) -> None:
         time.sleep(0.01)
 
 
+def _start_two_workers(
+    tmp_path: Path, server: JudgeServer, rows: int, output: Path
+) -> tuple[list[str], subprocess.Popen[str], list[int]]:
+    """A 2-process run of `rows` rows, once it has written some verdicts, and its workers' pids."""
+    source = _write_rows(tmp_path / "in.jsonl", rows)
+    command = _score(source, output, server, "--concurrency", "8", "--processes", "2")
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _wait_for_size(output, 5_000)
+    return command, process, _children(process.pid)
+
+
 def test_shards_split_the_records_exactly(tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
     source.write_text(
@@ -182,13 +193,9 @@ def test_stdin_takes_one_process(tmp_path: Path, server: JudgeServer) -> None:
 
 def test_ctrl_c_stops_every_worker_with_valid_output(tmp_path: Path) -> None:
     rows = 600
-    source = _write_rows(tmp_path / "in.jsonl", rows)
     output = tmp_path / "out.jsonl"
     with JudgeServer(latency_s=0.05) as server:
-        command = _score(source, output, server, "--concurrency", "8", "--processes", "2")
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        _wait_for_size(output, 5_000)
-        workers = _children(process.pid)
+        command, process, workers = _start_two_workers(tmp_path, server, rows, output)
         process.send_signal(signal.SIGINT)  # the parent alone: it must stop its workers itself
         _, err = process.communicate(timeout=30)
         assert process.returncode == 130, err
@@ -200,16 +207,12 @@ def test_ctrl_c_stops_every_worker_with_valid_output(tmp_path: Path) -> None:
 
 def test_workers_stop_when_the_parent_is_killed(tmp_path: Path) -> None:
     rows = 2000
-    source = _write_rows(tmp_path / "in.jsonl", rows)
     output = tmp_path / "out.jsonl"
     with JudgeServer(latency_s=0.05) as server:
-        command = _score(source, output, server, "--concurrency", "8", "--processes", "2")
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_for_size(output, 5_000)
-        workers = _children(process.pid)
+        command, process, workers = _start_two_workers(tmp_path, server, rows, output)
         assert len(workers) == 2
         process.send_signal(signal.SIGKILL)
-        process.wait()
+        process.communicate(timeout=30)  # the workers hold its stderr until they stop
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
             time.sleep(0.02)
