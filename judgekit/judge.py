@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from judgekit.cache import GroupCommit, ReplyCache, cache_key
-from judgekit.client import (
+from judgekit.completions import (
     OPENAI_BASE_URL,
     JudgeClient,
     JudgeReply,

@@ -11,7 +11,7 @@ from typing import Any, Literal, overload
 
 import openai
 
-from judgekit.client import (
+from judgekit.completions import (
     JudgeReply,
     JudgeRequest,
     RetryableError,

@@ -98,3 +98,13 @@ def test_non_editable_wheel_finds_every_builtin_rubric(tmp_path: Path) -> None:
     )
     assert completed.returncode == 0, completed.stderr
     assert set(completed.stdout.strip().split(",")) == set(judgekit.list_rubrics())
+
+
+def test_import_judgekit_loads_no_transport() -> None:
+    """`import judgekit` stays light: the HTTP stack loads when a judge first sends."""
+    code = (
+        "import sys, judgekit, judgekit.cli\n"
+        "loaded = {'aiohttp', 'openai', 'ray'} & set(sys.modules)\n"
+        "assert not loaded, loaded\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

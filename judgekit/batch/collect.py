@@ -33,7 +33,7 @@ from judgekit.batch.requests import (
 )
 from judgekit.batch.submit import submit_prepared
 from judgekit.cache import ReplyCache
-from judgekit.client import RetryableError, reply_from_completion
+from judgekit.completions import RetryableError, reply_from_completion
 from judgekit.judge import Judge
 from judgekit.records import Record
 from judgekit.results import VerdictWriter, completed_ids

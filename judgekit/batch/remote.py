@@ -17,7 +17,7 @@ from openai.types import Batch, BatchError
 from pydantic import BaseModel, ConfigDict
 
 from judgekit.batch.manifest import BATCH_ENDPOINT
-from judgekit.client import OPENAI_BASE_URL
+from judgekit.completions import OPENAI_BASE_URL
 from judgekit.config import JudgeConfig
 from judgekit.errors import ConfigError, JudgeError
 from judgekit.sdk_client import open_sdk

@@ -29,7 +29,7 @@ from judgekit.batch.manifest import (
     save,
 )
 from judgekit.cache import ReplyCache
-from judgekit.client import OPENAI_BASE_URL, JudgeRequest
+from judgekit.completions import OPENAI_BASE_URL, JudgeRequest
 from judgekit.config import resolve_config
 from judgekit.errors import ConfigError, InputError, RubricError
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from judgekit.client import JudgeReply, JudgeRequest, RetryableError, reply_from_completion
+from judgekit.completions import JudgeReply, JudgeRequest, RetryableError, reply_from_completion
 from judgekit.errors import ConfigError, InputError
 from judgekit.judge import Judge
 from judgekit.ray._columns import VERDICT_COLUMNS, Row, plain_value, verdict_to_row
