@@ -8,7 +8,7 @@ imports an HTTP library: `make_client` imports the chosen transport when a judge
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -98,14 +98,19 @@ class JudgeClient(Protocol):
 
 
 def make_client(config: JudgeConfig) -> JudgeClient:
-    """The transport `config.transport` names; the openai SDK is imported only when chosen."""
+    """A client of the transport `config.transport` names."""
+    return transport(config)(config)
+
+
+def transport(config: JudgeConfig) -> Callable[[JudgeConfig], JudgeClient]:
+    """The client class of `config.transport`, importing its module (aiohttp or the openai SDK)."""
     if config.transport == "sdk":
         from judgekit.sdk_client import SdkClient
 
-        return SdkClient(config)
+        return SdkClient
     from judgekit.client import AiohttpClient
 
-    return AiohttpClient(config)
+    return AiohttpClient
 
 
 def api_key(config: JudgeConfig) -> str:

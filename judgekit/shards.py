@@ -30,6 +30,7 @@ import numpy as np
 
 from judgekit.bulk import PROGRESS_INTERVAL_S, Progress, RunResult, judge_into, run_summary, skip_done
 from judgekit.cache import ReplyCache
+from judgekit.completions import transport
 from judgekit.config import JudgeConfig
 from judgekit.errors import InputError, JudgeError, JudgekitError
 from judgekit.judge import Judge
@@ -121,6 +122,8 @@ def score_file_in_processes(
     # fork starts a worker in milliseconds; elsewhere fork is unsafe, and spawn re-imports.
     forking = sys.platform == "linux"
     context = multiprocessing.get_context("fork") if forking else multiprocessing.get_context("spawn")
+    if forking:
+        transport(job.config)  # its import (aiohttp: 0.2 s) once, here, rather than in every worker
     workers: list[_Worker] = []
     for index in range(job.processes):
         # One-way pipes: a worker that exits with a stop request unread makes no error here.
