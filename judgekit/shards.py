@@ -40,13 +40,22 @@ from judgekit.summary import Summarizer
 
 REQUESTS_PER_PROCESS = 32
 """`auto_processes` starts one worker per this many requests in flight."""
+SUPPORTED = os.name == "posix"
+"""Worker processes need POSIX: appends of whole lines, and `add_reader` on a pipe."""
+START_METHOD = "fork" if sys.platform == "linux" else "spawn"
+"""fork starts a worker in milliseconds; elsewhere (macOS) fork is unsafe, and spawn re-imports."""
 GO = "go"
 STOP = "stop"
 _COUNTERS = ("done", "errors", "cached", "prompt_tokens", "completion_tokens")
 
 
 def auto_processes(concurrency: int) -> int:
-    """One worker process per 32 requests in flight, at most one per CPU this process may use."""
+    """One worker process per 32 requests in flight, at most one per CPU this process may use.
+
+    One on a system that is not POSIX (Windows): workers watch their pipe with the event loop.
+    """
+    if not SUPPORTED:
+        return 1
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return max(1, min(cpus, concurrency // REQUESTS_PER_PROCESS))
 
@@ -119,8 +128,7 @@ def score_file_in_processes(
     """
     done_ids = set() if job.overwrite else completed_ids(Path(job.output_path), job.rubric_hash)
     progress = Progress(total=None, skipped=len(done_ids))
-    # fork starts a worker in milliseconds; elsewhere fork is unsafe, and spawn re-imports.
-    forking = sys.platform == "linux"
+    forking = START_METHOD == "fork"
     context = multiprocessing.get_context("fork") if forking else multiprocessing.get_context("spawn")
     if forking:
         transport(job.config)  # its import (aiohttp: 0.2 s) once, here, rather than in every worker

@@ -12,7 +12,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from judgekit.records import Shard, read_records
+import pytest
+
+from judgekit import shards
+from judgekit.judge import Judge
+from judgekit.records import FieldMap, Shard, read_records
 from judgekit.shards import auto_processes
 from judgekit.summary import Summarizer, summarize_verdicts
 from judgekit.testing import JudgeServer
@@ -281,3 +285,28 @@ def test_an_id_repeated_across_workers_names_both_lines(tmp_path: Path, server: 
     completed = _run(_score(source, tmp_path / "out.jsonl", server, "--processes", "2"))
     assert completed.returncode == 1 and "duplicate id 'r2' (first on line 3)" in completed.stderr
     assert f"{source}:6" in completed.stderr and server.request_count == 0
+
+
+def test_spawned_workers_as_on_macos(
+    tmp_path: Path, server: JudgeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shards, "START_METHOD", "spawn")  # fresh interpreters, arguments pickled
+    source = _write_rows(tmp_path / "in.jsonl", 60)
+    output = tmp_path / "out.jsonl"
+    judge = Judge("policy", model="judge-model", base_url=server.url, concurrency=4)
+    job = shards.ShardedJob(
+        rubric="policy",
+        rubric_hash=judge.rubric.hash,
+        config=judge.config,
+        cache_path=tmp_path / "cache.sqlite",
+        input_path=str(source),
+        output_path=str(output),
+        overwrite=False,
+        fields=FieldMap(),
+        limit=None,
+        processes=2,
+    )
+    result = shards.score_file_in_processes(job)
+    assert result.summary.overall.rows == 60 and result.progress.total == 60
+    assert sorted(_ids(output)) == sorted(f"r{i}" for i in range(60))
+    assert server.request_count == 60

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from judgekit import bulk
+from judgekit import bulk, shards
 from judgekit.cache import ReplyCache, default_cache_path
 from judgekit.cli.common import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_JUDGE, OPTION, echo_err, fail
 from judgekit.errors import JudgeError, JudgekitError
@@ -18,7 +18,6 @@ from judgekit.judge import Judge
 from judgekit.pricing import cost_usd, price_per_million
 from judgekit.records import FieldMap, validate_records
 from judgekit.report import summary_table
-from judgekit.shards import ShardedJob, auto_processes, score_file_in_processes
 
 
 @click.command()
@@ -166,7 +165,7 @@ def score(
         if processes > 1:
             if cache is not None:
                 ReplyCache(cache).close()  # a cache that cannot be used stops the run here, once
-            job = ShardedJob(
+            job = shards.ShardedJob(
                 rubric=rubric,
                 rubric_hash=judge.rubric.hash,
                 config=judge.config,
@@ -178,7 +177,7 @@ def score(
                 limit=limit,
                 processes=processes,
             )
-            result = score_file_in_processes(job, on_progress=_progress_printer())
+            result = shards.score_file_in_processes(job, on_progress=_progress_printer())
         else:
             total = validate_records(input_path, fields, limit=limit) if input_path != "-" else None
             if cache is not None:
@@ -239,8 +238,10 @@ def _process_count(requested: int | None, judge: Judge, input_path: str, output_
             )
         return 1
     if requested is not None:
+        if requested > 1 and not shards.SUPPORTED:
+            raise click.UsageError("--processes above 1 needs a POSIX system (Linux, macOS)")
         return requested
-    return auto_processes(judge.config.concurrency) if judge.rubric.kind == "llm" else 1
+    return shards.auto_processes(judge.config.concurrency) if judge.rubric.kind == "llm" else 1
 
 
 def _print_dry_run(estimate: bulk.DryRun, prices: tuple[float, float] | None) -> None:
