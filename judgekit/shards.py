@@ -4,8 +4,9 @@ One process spends about 0.4 ms of CPU a record (HTTP, rendering, parsing, the c
 tops out near 2,000 records/s: a fast self-hosted judge with many requests in flight can take
 more than one core can send. Worker processes split the input by record position, the requests
 in flight and the rate budgets; each appends whole lines to the shared output (see
-`VerdictWriter`) and stores replies in the shared SQLite cache. The parent validates the input,
-resumes from the output, shows the merged progress and merges the summaries.
+`VerdictWriter`) and stores replies in the shared SQLite cache. Each worker first checks its own
+records; the parent looks for ids repeated across workers and only then lets them send. The
+parent also resumes from the output, shows the merged progress and merges the summaries.
 
 Stopping: Ctrl-C reaches every process of the terminal's group, and the parent asks each worker
 to stop as well; a worker also stops when the parent dies (its pipe closes), so no orphan goes
@@ -264,7 +265,7 @@ def _work(job: ShardedJob, index: int, ends: _Ends, done_ids: set[str]) -> None:
         _report(ends, ("checked", count, digests))
         if ends.control.recv() != GO:
             return
-        summarizer, progress = asyncio.run(_judge_shard(job, index, ends, done_ids))
+        summarizer, progress = asyncio.run(_judge_shard(job, shard, ends, done_ids))
         message = ("done", summarizer, _counters(progress))
     except (KeyboardInterrupt, asyncio.CancelledError, EOFError):  # EOFError: the parent is gone
         message = ("stopped",)
@@ -281,7 +282,7 @@ def _report(ends: _Ends, message: tuple[Any, ...]) -> None:
 
 
 async def _judge_shard(
-    job: ShardedJob, index: int, ends: _Ends, done_ids: set[str]
+    job: ShardedJob, shard: Shard, ends: _Ends, done_ids: set[str]
 ) -> tuple[Summarizer, Progress]:
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
@@ -292,16 +293,14 @@ async def _judge_shard(
         main.cancel()
 
     loop.add_reader(ends.control.fileno(), stop)
-    judge = Judge(job.rubric, config=job.worker_config(index))
+    judge = Judge(job.rubric, config=job.worker_config(shard.index))
     if judge.rubric.hash != job.rubric_hash:
         raise JudgekitError(f"the rubric {job.rubric} changed while the run started; run again")
     cache = ReplyCache(job.cache_path) if job.cache_path is not None else None
     if cache is not None:
         judge.use_cache(cache)
     summarizer, progress = Summarizer(), Progress(total=None)
-    records = read_records(
-        job.input_path, job.fields, check_duplicates=False, limit=job.limit, shard=Shard(index, job.processes)
-    )
+    records = read_records(job.input_path, job.fields, check_duplicates=False, limit=job.limit, shard=shard)
     try:
         await judge_into(
             judge,
