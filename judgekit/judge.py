@@ -57,6 +57,8 @@ class Judge:
             raise ConfigError("pass either config=JudgeConfig(...) or options such as model=..., not both")
         self.rubric = load_rubric(rubric)
         self._cache: ReplyCache | None = None
+        self._store: GroupCommit | None = None
+        self._store_loop: asyncio.AbstractEventLoop | None = None
         if cache is not None:
             self.use_cache(ReplyCache(cache) if isinstance(cache, str | Path) else cache)
         self.config: JudgeConfig = config or resolve_config(
@@ -71,12 +73,12 @@ class Judge:
         self._settings: dict[str, Any] | None = None
         self._schema_format: dict[str, Any] | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
-        self._store: GroupCommit | None = None
-        self._store_loop: asyncio.AbstractEventLoop | None = None
         self._sync_loop: asyncio.AbstractEventLoop | None = None
 
     def use_cache(self, cache: ReplyCache) -> None:
         """Read replies from `cache` when it has them, and store every new reply in it."""
+        if self._store is not None:
+            self._store.flush()  # the replies pending for the previous cache
         self._cache = cache
         self._store = None
 
