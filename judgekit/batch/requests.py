@@ -8,7 +8,6 @@ The same files are valid input for `vllm run-batch`.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,8 +31,6 @@ from judgekit.cache import ReplyCache
 from judgekit.completions import OPENAI_BASE_URL, JudgeRequest
 from judgekit.config import resolve_config
 from judgekit.errors import ConfigError, InputError, RubricError
-
-# The cache's value format belongs to judge.py; sharing its private helpers keeps one format.
 from judgekit.judge import Judge
 from judgekit.records import Record, read_records, validate_records
 from judgekit.rubrics import Rubric, list_rubrics
@@ -191,8 +188,7 @@ def prepared_records(prepared: PreparedBatch) -> Iterator[Record]:
             "that was prepared: restore it, or prepare and submit again",
             path=path,
         )
-    records = read_records(path, prepared.fields.field_map(), check_duplicates=False)
-    return itertools.islice(records, prepared.input.limit)
+    return _records(path, prepared.fields, prepared.input.limit)
 
 
 def prepare_batch(
@@ -257,8 +253,8 @@ def prepare_batch(
 
 
 def _records(input_path: str | Path, fields: FieldNames, limit: int | None) -> Iterator[Record]:
-    # Validated just before: no second duplicate check, which would hold every id in memory.
-    return itertools.islice(read_records(input_path, fields.field_map(), check_duplicates=False), limit)
+    # Validated by prepare: no second duplicate check, which would hold every id in memory.
+    return read_records(input_path, fields.field_map(), check_duplicates=False, limit=limit)
 
 
 def _ready_directory(directory: Path, *, overwrite: bool) -> Path:
