@@ -304,3 +304,19 @@ def test_target_precision_objective(harmbench: tuple[Path, Path]) -> None:
         n_resamples=100,
     ).judges
     assert judge.threshold_choice is not None and judge.threshold_choice.objective == "precision"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--objective", "precision"], "needs --target-precision"),
+        (["--target-precision", "0.8"], "goes with --objective precision"),
+    ],
+)
+def test_target_precision_goes_with_the_precision_objective(
+    tmp_path: Path, options: list[str], message: str
+) -> None:
+    judged = _write(tmp_path / "j.jsonl", [{"id": i, "score": i % 5 + 1} for i in range(20)])
+    labels = _write(tmp_path / "l.jsonl", [{"id": i, "label": int(i % 5 > 2)} for i in range(20)])
+    result = CliRunner().invoke(main, ["calibrate", str(judged), str(labels), *options])
+    assert result.exit_code != 0 and message in result.stderr

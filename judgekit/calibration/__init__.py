@@ -21,9 +21,9 @@ from judgekit.calibration.analysis import (
 )
 from judgekit.calibration.inputs import JudgeSpec, Rows, judge_column, label_table, read_jsonl, rows_by_id
 from judgekit.calibration.models import CalibrationReport, JoinReport, Provenance
-from judgekit.errors import InputError
+from judgekit.errors import ConfigError, InputError
 
-__all__ = ["CalibrationReport", "JudgeSpec", "calibrate"]
+__all__ = ["CalibrationReport", "JudgeSpec", "calibrate", "check_objective"]
 
 _DEFAULT_LABEL = re.compile(r"^(label|human(_\w+)?|annotator_\w+)$")
 _RUBRIC_KEYS = ("rubric", "rubric_version", "rubric_hash", "judge_model")
@@ -56,6 +56,7 @@ def calibrate(
     one annotator by name. `by` breaks results down by a field of the labels or the judged rows;
     `cluster_field` (e.g. the prompt id) makes bootstrap intervals resample whole clusters.
     """
+    check_objective(objective, target_precision)
     judged_rows = read_jsonl(judged, what="judged")
     label_rows = read_jsonl(labels, what="labels")
     judged_source = str(judged) if isinstance(judged, str | Path) else "<rows>"
@@ -134,6 +135,14 @@ def calibrate(
         judges=reports,
         comparisons=comparisons(reference_values, columns, settings),
     )
+
+
+def check_objective(objective: Objective, target_precision: float | None) -> None:
+    """Raise ConfigError unless `target_precision` is given exactly when the objective is "precision"."""
+    if objective == "precision" and target_precision is None:
+        raise ConfigError("--objective precision needs --target-precision P")
+    if objective != "precision" and target_precision is not None:
+        raise ConfigError("--target-precision goes with --objective precision")
 
 
 def _default_label_fields(rows: Sequence[Mapping[str, Any]], source: str) -> list[str]:

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from judgekit.cache import ReplyCache, default_cache_path
-from judgekit.calibration import JudgeSpec
+from judgekit.calibration import JudgeSpec, check_objective
 from judgekit.calibration import calibrate as run_calibration
 from judgekit.calibration.analysis import Objective
 from judgekit.calibration.html import render_html
@@ -107,10 +107,9 @@ def calibrate(
     write_rubric: str | None,
 ) -> None:
     """Agreement of judge verdicts with human labels: JUDGED LABELS, or LABELS --rubric R --model M."""
-    if objective == "precision" and target_precision is None:
-        fail("--objective precision needs --target-precision P", EXIT_INPUT)
     judged_source: str | list[dict[str, Any]]
     try:
+        check_objective(objective, target_precision)  # before --rubric spends any request
         if rubrics:
             if len(paths) != 1:
                 raise ConfigError("with --rubric, give only LABELS (it must carry prompt and response)")
