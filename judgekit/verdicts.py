@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -167,23 +167,10 @@ def _validate(values: Mapping[str, Any], rubric: Rubric) -> dict[str, Any]:
     for field in rubric.fields:
         value = values.get(field.name)
         if value is not None:
-            checked[field.name] = _coerce(field, value, rubric)
+            checked[field.name] = _COERCE[field.type](field, value, rubric)
         elif field.required and field.type not in ("category", "string"):
             raise _FieldError(f"field '{field.name}' must not be null")
     return checked
-
-
-def _coerce(field: RubricField, value: Any, rubric: Rubric) -> Any:
-    coerce = {
-        "integer": _coerce_number,
-        "number": _coerce_number,
-        "boolean": _coerce_boolean,
-        "string": _coerce_string,
-        "enum": _coerce_enum,
-        "category": _coerce_category,
-        "categories": _coerce_categories,
-    }[field.type]
-    return coerce(field, value, rubric)
 
 
 def _coerce_number(field: RubricField, value: Any, _: Rubric) -> int | float:
@@ -279,6 +266,18 @@ def _coerce_categories(field: RubricField, value: Any, rubric: Rubric) -> list[s
     items: Sequence[Any] = value if isinstance(value, list) else re.split(r"[,;]", str(value))
     ids = [_coerce_category(field, item, rubric) for item in items]
     return list(dict.fromkeys(id_ for id_ in ids if id_ is not None))
+
+
+_COERCE: dict[str, Callable[[RubricField, Any, Rubric], Any]] = {
+    "integer": _coerce_number,
+    "number": _coerce_number,
+    "boolean": _coerce_boolean,
+    "string": _coerce_string,
+    "enum": _coerce_enum,
+    "category": _coerce_category,
+    "categories": _coerce_categories,
+}
+"""The check and conversion of each field type."""
 
 
 @dataclass(frozen=True)
