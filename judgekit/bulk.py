@@ -12,9 +12,9 @@ from judgekit.config import CHARS_PER_TOKEN
 from judgekit.judge import Judge
 from judgekit.prompts import render_messages
 from judgekit.records import FieldMap, Record, read_records
-from judgekit.results import VerdictWriter, completed_ids, read_verdicts
+from judgekit.results import VerdictWriter, completed_ids
 from judgekit.runner import judge_each
-from judgekit.summary import Summarizer, Summary, summarize_verdicts
+from judgekit.summary import Summarizer, Summary
 from judgekit.verdicts import Verdict
 
 PROGRESS_INTERVAL_S = 0.5
@@ -71,13 +71,17 @@ async def score_file(
     in completion order and flushed at least every few tenths of a second, so an interrupted run
     loses at most the records in flight (and, with a cache, not even their requests).
     """
-    done_ids = completed_ids(Path(output_path), judge.rubric.hash) if output_path != "-" else set()
-    progress = Progress(total=total, skipped=len(done_ids))
     summarizer = Summarizer()
+    done_ids = (
+        completed_ids(Path(output_path), judge.rubric.hash, counted=summarizer)
+        if output_path != "-"
+        else set()
+    )
+    progress = Progress(total=total, skipped=len(done_ids))
     # A validated file needs no second duplicate check, which would hold every id in memory.
     records = read_records(input_path, fields, check_duplicates=total is None, limit=limit)
     await judge_into(judge, skip_done(records, done_ids), output_path, summarizer, progress, on_progress)
-    return RunResult(summary=run_summary(output_path, summarizer, progress), progress=progress)
+    return RunResult(summary=summarizer.summary(), progress=progress)
 
 
 async def judge_into(
@@ -103,11 +107,6 @@ async def judge_into(
             ticker.cancel()
             if on_progress is not None:
                 on_progress(progress)
-
-
-def run_summary(output_path: str, summarizer: Summarizer, progress: Progress) -> Summary:
-    """The summary that ends a run: of the whole output when the run resumed an earlier one."""
-    return summarize_verdicts(read_verdicts(output_path)) if progress.skipped else summarizer.summary()
 
 
 def skip_done(records: Iterator[Record], done_ids: set[str]) -> Iterator[Record]:

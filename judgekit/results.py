@@ -6,23 +6,28 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 from judgekit.errors import InputError
+from judgekit.summary import Summarizer
 from judgekit.verdicts import Verdict
+
+T = TypeVar("T")
 
 FLUSH_INTERVAL_S = 0.2
 MAX_BUFFERED_CHARS = 1 << 20
 """A writer flushes sooner when this much is waiting."""
 
 
-def completed_ids(path: Path, rubric_hash: str) -> set[str]:
+def completed_ids(path: Path, rubric_hash: str, *, counted: Summarizer | None = None) -> set[str]:
     """Ids already judged in the output at `path`, for resuming.
 
     A torn last line (the process was killed mid-write) is cut off, so its record is judged again.
-    Verdicts of another rubric stop the run: mixing them would corrupt every summary.
+    Verdicts of another rubric stop the run: mixing them would corrupt every summary. `counted`
+    counts the verdicts found, so the resumed run's summary covers the whole output without
+    reading it again.
     """
     done: set[str] = set()
     if not path.exists():
@@ -44,6 +49,8 @@ def completed_ids(path: Path, rubric_hash: str) -> set[str]:
                         field="rubric_hash",
                     )
                 done.add(str(row["id"]))
+                if counted is not None:
+                    counted.add(_checked(Verdict.model_validate, row, str(path), line_number))
             good_bytes += len(line)
     if good_bytes < path.stat().st_size:
         os.truncate(path, good_bytes)
@@ -71,13 +78,17 @@ def read_verdicts(path: str) -> Iterator[Verdict]:
     handle = sys.stdin.buffer if path == "-" else _open_existing(path)
     with handle:
         for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield Verdict.model_validate_json(line)
-            except ValueError as error:
-                message = str(error).splitlines()[0]
-                raise InputError(f"not a judgekit verdict: {message}", path=path, line=line_number) from None
+            if line.strip():
+                yield _checked(Verdict.model_validate_json, line, path, line_number)
+
+
+def _checked(validate: Callable[[T], Verdict], value: T, path: str, line_number: int) -> Verdict:
+    """`validate(value)`, a Verdict, or an InputError naming the line."""
+    try:
+        return validate(value)
+    except ValueError as error:
+        message = str(error).splitlines()[0]
+        raise InputError(f"not a judgekit verdict: {message}", path=path, line=line_number) from None
 
 
 def _open_existing(path: str) -> IO[bytes]:

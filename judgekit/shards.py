@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from judgekit.bulk import PROGRESS_INTERVAL_S, Progress, RunResult, judge_into, run_summary, skip_done
+from judgekit.bulk import PROGRESS_INTERVAL_S, Progress, RunResult, judge_into, skip_done
 from judgekit.cache import ReplyCache
 from judgekit.completions import transport
 from judgekit.config import JudgeConfig
@@ -127,7 +127,12 @@ def score_file_in_processes(
     Raises InputError (as JudgekitError) for bad input, JudgeError when a worker failed for the
     whole run, KeyboardInterrupt when interrupted (after every worker has flushed its verdicts).
     """
-    done_ids = set() if job.overwrite else completed_ids(Path(job.output_path), job.rubric_hash)
+    outcome = _Outcome()
+    done_ids = (
+        set()
+        if job.overwrite
+        else completed_ids(Path(job.output_path), job.rubric_hash, counted=outcome.summarizer)
+    )
     progress = Progress(total=None, skipped=len(done_ids))
     forking = START_METHOD == "fork"
     context = multiprocessing.get_context("fork") if forking else multiprocessing.get_context("spawn")
@@ -150,7 +155,6 @@ def score_file_in_processes(
         report_end.close()
         control_end.close()
         workers.append(_Worker(process, reports, control))
-    outcome = _Outcome()
     try:
         progress.total = _validate(job, workers)
         _supervise(workers, outcome, progress, on_progress)
@@ -167,7 +171,7 @@ def score_file_in_processes(
         raise JudgeError(message) if kind == "judge" else JudgekitError(message)
     if outcome.interrupted:
         raise KeyboardInterrupt
-    return RunResult(summary=run_summary(job.output_path, outcome.summarizer, progress), progress=progress)
+    return RunResult(summary=outcome.summarizer.summary(), progress=progress)
 
 
 def _validate(job: ShardedJob, workers: list[_Worker]) -> int:
