@@ -36,7 +36,7 @@ class SdkClient:
             raw = await self._sdk.chat.completions.with_raw_response.create(**request.body())
         except openai.APIStatusError as error:
             raise status_error(
-                error.status_code, _sdk_message(error), error.response.headers, request
+                error.status_code, sdk_message(error), error.response.headers, request
             ) from None
         except openai.APIError as error:
             raise RetryableError(f"{type(error).__name__}: {error.message}") from None
@@ -78,7 +78,8 @@ def open_sdk(
     return openai.OpenAI(base_url=config.base_url, **common)
 
 
-def _sdk_message(error: openai.APIStatusError) -> str:
+def sdk_message(error: openai.APIStatusError) -> str:
+    """The endpoint's own error message, from the body when it has one."""
     body = error.body
     if isinstance(body, dict):
         inner = body.get("error", body)

@@ -20,7 +20,7 @@ from judgekit.batch.manifest import BATCH_ENDPOINT
 from judgekit.completions import OPENAI_BASE_URL
 from judgekit.config import JudgeConfig
 from judgekit.errors import ConfigError, JudgeError
-from judgekit.sdk_client import open_sdk
+from judgekit.sdk_client import open_sdk, sdk_message
 
 DEFAULT_TIMEOUT_S = 600.0
 """Per call: an upload of a 200 MB request file takes a while."""
@@ -191,9 +191,4 @@ def _batch_error(error: BatchError) -> str:
 
 
 def _message(error: openai.APIStatusError) -> str:
-    body = error.body
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and inner.get("message"):
-            return f"HTTP {error.status_code}: {inner['message']}"
-    return f"HTTP {error.status_code}: {error.message}"
+    return f"HTTP {error.status_code}: {sdk_message(error)}"
