@@ -29,8 +29,8 @@ from judgekit.calibration.models import (
     ThresholdChoice,
     ThresholdPoint,
 )
+from judgekit.metrics.thresholds import Objective
 
-Objective = Literal["kappa", "f1", "youden", "precision"]
 DisagreementKind = Literal["false_positive", "false_negative"]
 MIN_CATEGORY_ITEMS = 10
 """Categories with fewer labelled items get no breakdown row: their numbers would be noise."""
@@ -320,14 +320,12 @@ def disagreements(
 ) -> list[Disagreement]:
     """False positives, then false negatives, each with prompt, response, reasoning and labels."""
     assert column.predictions is not None
-    found: dict[str, list[Disagreement]] = {"false_positive": [], "false_negative": []}
+    found: dict[DisagreementKind, list[Disagreement]] = {"false_positive": [], "false_negative": []}
     for position, item in enumerate(ids):
         truth, guess = reference[position], column.predictions[position]
         if np.isnan(truth) or np.isnan(guess) or truth == guess:
             continue
-        kind: Literal["false_positive", "false_negative"] = (
-            "false_positive" if guess == 1 else "false_negative"
-        )
+        kind: DisagreementKind = "false_positive" if guess == 1 else "false_negative"
         if len(found[kind]) >= limit:
             continue
         row, attributes = judged.get(item, {}), table.attributes.get(item, {})
