@@ -56,12 +56,8 @@ class FailedRow:
 class CollectResult:
     """What one collect (or ingest) did."""
 
-    written: int = 0
-    """Verdict lines added to the output."""
     from_batches: int = 0
     from_cache: int = 0
-    errors: int = 0
-    """`api_error` verdicts written for failed rows (when retrying, only for permanent failures)."""
     already: int = 0
     """Rows already in the output, left alone."""
     pending: int = 0
@@ -74,6 +70,16 @@ class CollectResult:
     failed: list[FailedRow] = field(default_factory=list)
     retry_files: list[RequestFile] = field(default_factory=list)
     resubmitted: list[SubmittedBatch] = field(default_factory=list)
+
+    @property
+    def errors(self) -> int:
+        """`api_error` verdicts written for failed rows (when retrying, only for permanent failures)."""
+        return sum(not row.resent for row in self.failed)
+
+    @property
+    def written(self) -> int:
+        """Verdict lines added to the output."""
+        return self.from_batches + self.from_cache + self.errors
 
     @property
     def finished(self) -> bool:
@@ -220,7 +226,6 @@ def _join(
                 verdict = _verdict(judge, record, index, cache, unfinished, result, retry)
                 if verdict is not None:
                     writer.write(verdict)
-                    result.written += 1
         if retry is not None:
             result.retry_files = retry.close()
     except BaseException:
@@ -272,5 +277,4 @@ def _verdict(
         result.failed.append(FailedRow(record.id, failure.reason, resent=True))
         return None
     result.failed.append(FailedRow(record.id, failure.reason))
-    result.errors += 1
     return judge.error_verdict(record, failure.reason)
