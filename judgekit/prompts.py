@@ -64,8 +64,7 @@ def _compile(source: str) -> Template:
 
 def render_messages(rubric: Rubric, record: Record) -> Messages:
     """Render the judge's chat messages for `record` under `rubric`."""
-    template = _compile(rubric.template)
-    system, static = _static_part(rubric)
+    template, system, static = _static_part(rubric)
     variables = {
         **static,
         "prompt": record.prompt,
@@ -80,11 +79,11 @@ def render_messages(rubric: Rubric, record: Record) -> Messages:
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
-_STATIC: dict[str, tuple[str, dict[str, Any]]] = {}
+_STATIC: dict[str, tuple[Template, str, dict[str, Any]]] = {}
 
 
-def _static_part(rubric: Rubric) -> tuple[str, dict[str, Any]]:
-    """The system message and the record-independent variables, rendered once per rubric.
+def _static_part(rubric: Rubric) -> tuple[Template, str, dict[str, Any]]:
+    """The compiled template, system message and record-independent variables, once per rubric.
 
     The system block sees no record field, so a template that puts the record there fails here
     instead of silently defeating the providers' prefix caching.
@@ -97,7 +96,7 @@ def _static_part(rubric: Rubric) -> tuple[str, dict[str, Any]]:
             system = "".join(template.blocks["system"](template.new_context(static))).strip()
         except TemplateError as error:
             raise _render_error(rubric, error, hint=" (the system block may not use record fields)") from None
-        cached = _STATIC[rubric.hash] = (system, static)
+        cached = _STATIC[rubric.hash] = (template, system, static)
     return cached
 
 
