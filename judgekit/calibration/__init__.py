@@ -12,7 +12,6 @@ import numpy as np
 from judgekit._version import __version__
 from judgekit.calibration.analysis import (
     Breakdown,
-    Objective,
     Settings,
     comparisons,
     human_ceiling,
@@ -22,6 +21,7 @@ from judgekit.calibration.analysis import (
 from judgekit.calibration.inputs import JudgeSpec, Rows, judge_column, label_table, read_jsonl, rows_by_id
 from judgekit.calibration.models import CalibrationReport, JoinReport, Provenance
 from judgekit.errors import ConfigError, InputError
+from judgekit.metrics.thresholds import Objective
 
 __all__ = ["CalibrationReport", "JudgeSpec", "calibrate", "check_objective"]
 

@@ -12,13 +12,13 @@ import click
 from judgekit.cache import ReplyCache, default_cache_path
 from judgekit.calibration import JudgeSpec, check_objective
 from judgekit.calibration import calibrate as run_calibration
-from judgekit.calibration.analysis import Objective
 from judgekit.calibration.html import render_html
 from judgekit.calibration.judging import judge_labeled_items, write_rubric_override
 from judgekit.calibration.models import CalibrationReport
 from judgekit.calibration.tables import render_markdown, render_text
 from judgekit.cli.common import EXIT_INPUT, EXIT_JUDGE, OPTION, echo_err, fail
 from judgekit.errors import ConfigError, JudgeError, JudgekitError
+from judgekit.metrics.thresholds import Objective
 from judgekit.records import FieldMap
 
 
