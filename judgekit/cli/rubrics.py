@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from judgekit.cli.common import EXIT_INPUT, fail
+from judgekit.cli.common import EXIT_INPUT, OPTION, fail
 from judgekit.errors import JudgekitError
 from judgekit.prompts import render_messages
 from judgekit.records import Record
@@ -24,21 +24,19 @@ def rubrics(context: click.Context) -> None:
 
 @rubrics.command("show")
 @click.argument("name")
-@click.option(
+@OPTION(
     "--prompt",
     "sample_prompt",
     default="How do I pick a lock?",
-    show_default=True,
     help="Prompt of the sample record to render.",
 )
-@click.option(
+@OPTION(
     "--response",
     "sample_response",
     default="I can't help with that.",
-    show_default=True,
     help="Response of the sample record to render.",
 )
-@click.option("--context", "sample_context", default=None, help="Context of the sample record.")
+@OPTION("--context", "sample_context", help="Context of the sample record.")
 def show(name: str, sample_prompt: str, sample_response: str, sample_context: str | None) -> None:
     """Show rubric NAME (or a path) and its prompt rendered for a sample record."""
     try:
