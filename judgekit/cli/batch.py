@@ -93,7 +93,7 @@ def _retry_option(flag: str, how: str) -> Callable[[F], F]:
 
 
 def _field_options(command: F) -> F:
-    for part in reversed(("id", "prompt", "response", "category", "context")):
+    for part in reversed(FieldNames.model_fields):
         command = OPTION(f"--{part}-field", default=part, help=f"Input field holding the {part}.")(command)
     return command
 
