@@ -19,7 +19,7 @@ from jinja2.exceptions import UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 _SANDBOX = ImmutableSandboxedEnvironment(undefined=StrictUndefined)
-_LITERALS = {"true": True, "false": False, "none": None, "True": True, "False": False, "None": None}
+_LITERALS = {"true": True, "false": False, "none": None}
 # Nodes whose meaning is the same in a Jinja expression and in Python. No Pow (no 10 ** 10 ** 10),
 # no Subscript (a missing key is Undefined in Jinja and KeyError in Python), no Is (Jinja tests).
 _PLAIN = (
@@ -93,7 +93,7 @@ def _plain_code(expression: str) -> Any:
 
 
 class _Literals(ast.NodeTransformer):
-    """Jinja's `true`, `false` and `none` (and their capitalised forms) as constants."""
+    """Jinja's `true`, `false` and `none` as constants (Python parses `True` and co. as constants already)."""
 
     def visit_Name(self, node: ast.Name) -> ast.AST:
         if node.id in _LITERALS:
