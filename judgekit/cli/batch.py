@@ -12,6 +12,7 @@ import click
 
 from judgekit.batch.collect import CollectResult, collect_batches, ingest_outputs
 from judgekit.batch.manifest import (
+    MANIFEST_NAME,
     BatchSettings,
     FieldNames,
     Manifest,
@@ -280,7 +281,7 @@ def submit(
                     f"submitted {entry.request_file} ({entry.requests:,} requests) as {entry.batch_id}"
                 ),
             )
-    path = manifest_file or str(Path(directory) / "manifest.json")
+    path = manifest_file or str(Path(directory) / MANIFEST_NAME)
     submitted = {entry.request_file for entry in manifest.batches if entry.batch_id is not None}
     waiting = [file.name for file in prepared.files if file.name not in submitted]
     echo_err(f"manifest: {path} ({len(submitted)} batch(es) submitted)")
