@@ -206,7 +206,7 @@ def load_rubric(name_or_path: str | Path | Rubric) -> Rubric:
 
 @cache
 def _load_builtin(name: str) -> Rubric:
-    return _load_file(Path(str(_builtin_dir("rubrics").joinpath(f"{name}.toml"))))
+    return _load_file(_builtin_rubric_path(name))
 
 
 def _load_file(path: Path) -> Rubric:
@@ -245,7 +245,7 @@ def _resolve_extends(parent: str, child_path: Path) -> Path:
         return (child_path.parent / parent).resolve()
     if parent not in list_rubrics():
         raise RubricError(f"unknown rubric '{parent}' to extend", path=child_path, field="extends")
-    return Path(str(_builtin_dir("rubrics").joinpath(f"{parent}.toml")))
+    return _builtin_rubric_path(parent)
 
 
 def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -330,6 +330,10 @@ def _builtin_dir(kind: str) -> Any:
     if installed.is_dir():
         return installed
     return Path(__file__).resolve().parent.parent / kind
+
+
+def _builtin_rubric_path(name: str) -> Path:
+    return Path(str(_builtin_dir("rubrics").joinpath(f"{name}.toml")))
 
 
 def slug(text: str) -> str:
