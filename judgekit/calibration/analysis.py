@@ -6,7 +6,7 @@ import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -107,12 +107,12 @@ def binary_agreement(
         fp=matrix.fp,
         fn=matrix.fn,
         tn=matrix.tn,
-        accuracy=Estimate(value=accuracy.estimate, low=accuracy.low, high=accuracy.high),
+        accuracy=_estimate(accuracy),
         precision=matrix.precision,
         recall=matrix.recall,
         specificity=matrix.specificity,
         f1=matrix.f1,
-        kappa=Estimate(value=kappa.estimate, low=kappa.low, high=kappa.high),
+        kappa=_estimate(kappa),
         judge_rate=float(p.mean()),
         human_rate=float(y.mean()),
     )
@@ -141,7 +141,7 @@ def ordinal_agreement(
         scale=scale,
         kappa=metrics.cohen_kappa(y, s, labels=scale),
         kappa_linear=metrics.cohen_kappa(y, s, labels=scale, weights="linear"),
-        kappa_quadratic=Estimate(value=quadratic.estimate, low=quadratic.low, high=quadratic.high),
+        kappa_quadratic=_estimate(quadratic),
         alpha_ordinal=metrics.krippendorff_alpha(pair, level="ordinal", value_domain=scale),
         alpha_interval=metrics.krippendorff_alpha(pair, level="interval"),
         spearman=metrics.spearman(s, y),
@@ -234,14 +234,14 @@ def corrected_rate(
             n_positives=positives,
             n_negatives=negatives,
         )
-        rogan = Estimate(value=rg.estimate, low=rg.low, high=rg.high)
+        rogan = _estimate(rg)
     labels_only = metrics.wilson_interval(int(y.sum()), int(y.size))
     ppi = tuned = Estimate(value=math.nan)
     lam = effective = math.nan
     if extra.size:
         plain, plus = metrics.ppi_mean(y, f, extra), metrics.ppi_plus_plus_mean(y, f, extra)
-        ppi = Estimate(value=plain.estimate, low=plain.low, high=plain.high)
-        tuned = Estimate(value=plus.estimate, low=plus.low, high=plus.high)
+        ppi = _estimate(plain)
+        tuned = _estimate(plus)
         lam, effective = plus.lam, metrics.effective_labels(y, f, extra)
     return CorrectedRate(
         judge_rate=judge_rate,
@@ -252,7 +252,7 @@ def corrected_rate(
         ppi_plus_plus=tuned,
         ppi_plus_plus_lambda=lam,
         effective_labels=effective,
-        labels_only=Estimate(value=labels_only.estimate, low=labels_only.low, high=labels_only.high),
+        labels_only=_estimate(labels_only),
     )
 
 
@@ -378,7 +378,7 @@ def human_ceiling(table: LabelTable, settings: Settings) -> HumanCeiling | None:
         )
     return HumanCeiling(
         annotators=table.annotators,
-        alpha=Estimate(value=alpha.estimate, low=alpha.low, high=alpha.high),
+        alpha=_estimate(alpha),
         level=level,
         fleiss_kappa=metrics.fleiss_kappa(table.values),
         leave_one_out=rows,
@@ -414,9 +414,9 @@ def comparisons(
                 mcnemar_statistic=test.statistic,
                 mcnemar_p=test.p_value,
                 mcnemar_exact=test.exact,
-                accuracy_difference=Estimate(value=accuracy.estimate, low=accuracy.low, high=accuracy.high),
+                accuracy_difference=_estimate(accuracy),
                 accuracy_p=accuracy.p_value,
-                kappa_difference=Estimate(value=kappa.estimate, low=kappa.low, high=kappa.high),
+                kappa_difference=_estimate(kappa),
                 kappa_p=kappa.p_value,
             )
         )
@@ -480,6 +480,21 @@ def _accuracy(y: FloatArray, p: FloatArray) -> Callable[[Any], float]:
 
 def _kappa(y: FloatArray, p: FloatArray) -> Callable[[Any], float]:
     return lambda idx: metrics.cohen_kappa(y[idx], p[idx], labels=[0, 1])
+
+
+class _Bounded(Protocol):
+    """A metrics result with a point estimate and interval bounds."""
+
+    @property
+    def estimate(self) -> float: ...
+    @property
+    def low(self) -> float: ...
+    @property
+    def high(self) -> float: ...
+
+
+def _estimate(result: _Bounded) -> Estimate:
+    return Estimate(value=result.estimate, low=result.low, high=result.high)
 
 
 def _none_if_nan(value: float) -> float | None:
