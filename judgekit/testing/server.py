@@ -110,6 +110,7 @@ class JudgeServer:
         self._request_count = 0
         self._completions = 0
         self._window = (time.monotonic(), 0, 0)  # start, requests, tokens
+        self._stub: tuple[dict[str, Any], str] | None = None  # the last schema and its stub as JSON
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = asyncio.Event()
@@ -387,4 +388,9 @@ class JudgeServer:
 
     def _default_reply(self, payload: dict[str, Any]) -> Reply:
         schema = json_schema(payload)
-        return self.default_text if schema is None else stub(schema, schema)
+        if schema is None:
+            return self.default_text
+        # A client sends the same schema with every request: build and encode its stub once.
+        if self._stub is None or self._stub[0] != schema:
+            self._stub = (schema, json.dumps(stub(schema, schema)))
+        return self._stub[1]
