@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -48,6 +48,10 @@ class Settings:
     """With objective "precision": the precision the threshold must reach."""
     scale: tuple[float, float] | None = None
     max_disagreements: int = 50
+
+    def clusters_of(self, keep: npt.NDArray[Any]) -> FloatArray | None:
+        """The clusters of the items `keep` selects, or None when not resampling clusters."""
+        return None if self.clusters is None else self.clusters[keep]
 
 
 @dataclass(frozen=True)
@@ -93,11 +97,10 @@ def binary_agreement(
         return None
     matrix = metrics.confusion_matrix(y, p)
     accuracy = metrics.wilson_interval(matrix.tp + matrix.tn, matrix.n)
-    clusters = settings.clusters[keep] if settings.clusters is not None else None
     kappa = metrics.bootstrap_ci(
-        lambda idx: metrics.cohen_kappa(y[idx], p[idx], labels=[0, 1]),
+        _kappa(y, p),
         int(y.size),
-        clusters=clusters,
+        clusters=settings.clusters_of(keep),
         n_resamples=settings.n_resamples,
         seed=settings.seed,
     )
@@ -133,7 +136,7 @@ def ordinal_agreement(
         int(y.size),
         n_resamples=settings.n_resamples,
         seed=settings.seed,
-        clusters=settings.clusters[keep] if settings.clusters is not None else None,
+        clusters=settings.clusters_of(keep),
     )
     pair = np.vstack([y, s])
     return OrdinalAgreement(
@@ -294,11 +297,7 @@ def by_category(
         mask = names == name
         if np.sum(mask & ~np.isnan(reference) & ~np.isnan(predictions)) < MIN_CATEGORY_ITEMS:
             continue
-        sub = Settings(
-            seed=settings.seed,
-            n_resamples=settings.n_resamples,
-            clusters=settings.clusters[mask] if settings.clusters is not None else None,
-        )
+        sub = replace(settings, clusters=settings.clusters_of(mask))
         agreement = binary_agreement(reference[mask], predictions[mask], sub)
         if agreement is not None:
             corrected = corrected_rate(reference[mask], predictions[mask], unlabeled[other_names == name])
@@ -398,9 +397,8 @@ def comparisons(
         if y.size < 2:
             continue
         test = metrics.mcnemar(pa == y, pb == y)
-        clusters = settings.clusters[keep] if settings.clusters is not None else None
         common: dict[str, Any] = {
-            "clusters": clusters,
+            "clusters": settings.clusters_of(keep),
             "n_resamples": settings.n_resamples,
             "seed": settings.seed,
         }
