@@ -7,6 +7,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Coroutine, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -57,8 +58,7 @@ class Judge:
             raise ConfigError("pass either config=JudgeConfig(...) or options such as model=..., not both")
         self.rubric = load_rubric(rubric)
         self._cache: ReplyCache | None = None
-        self._store: GroupCommit | None = None
-        self._store_loop: asyncio.AbstractEventLoop | None = None
+        self._state: _LoopState | None = None
         if cache is not None:
             self.use_cache(ReplyCache(cache) if isinstance(cache, str | Path) else cache)
         self.config: JudgeConfig = config or resolve_config(
@@ -67,20 +67,19 @@ class Judge:
         if self.rubric.kind == "llm":
             require_endpoint(self.config, self.rubric.name)
         self._structured = self.config.output_mode != "text"
-        self._client: JudgeClient | None = None
-        self._flow: FlowControl | None = None
         self._key_prefixes: dict[tuple[bool, str], str] = {}
         self._settings: dict[str, Any] | None = None
         self._schema_format: dict[str, Any] | None = None
-        self._client_loop: asyncio.AbstractEventLoop | None = None
         self._sync_loop: asyncio.AbstractEventLoop | None = None
 
     def use_cache(self, cache: ReplyCache) -> None:
         """Read replies from `cache` when it has them, and store every new reply in it."""
-        if self._store is not None:
-            self._store.flush()  # the replies pending for the previous cache
+        state = self._state
+        if state is not None and state.store is not None:
+            state.store.flush()  # the replies pending for the previous cache
         self._cache = cache
-        self._store = None
+        if state is not None:
+            state.store = GroupCommit(cache)
 
     async def ascore(self, items: Item | Iterable[Item]) -> list[Verdict]:
         """Judge `items`; verdicts come back in input order."""
@@ -115,7 +114,7 @@ class Judge:
     async def _obtain_reply(self, messages: list[dict[str, str]]) -> tuple[JudgeReply, bool]:
         """The judge's reply from the cache, else from the endpoint (then cached)."""
         request = self._request(messages)
-        store = self._loop_store()
+        store = self._loop_state().store
         if store is not None:
             hit = self.cached_reply(request, store)
             if hit is not None:
@@ -192,7 +191,8 @@ class Judge:
 
     async def _send_once(self, request: JudgeRequest) -> JudgeReply:
         """One attempt, through flow control: a slot, the RPM/TPM budgets, the shared pause."""
-        client, flow = self._loop_client()
+        state = self._loop_state()
+        client, flow = state.client, state.flow
         estimate = sum(len(m["content"]) for m in request.messages) // CHARS_PER_TOKEN + request.max_tokens
         permit = await flow.acquire(estimate)
         try:
@@ -321,27 +321,16 @@ class Judge:
             **values,
         )
 
-    def _loop_client(self) -> tuple[JudgeClient, FlowControl]:
-        """The HTTP client and flow control of the running event loop (both belong to one loop)."""
+    def _loop_state(self) -> _LoopState:
+        """The HTTP client, flow control and cache front of the running event loop."""
         loop = asyncio.get_running_loop()
-        if self._client is None or self._flow is None or self._client_loop is not loop:
-            self._client = make_client(self.config)
+        state = self._state
+        if state is None or state.loop is not loop:
             config = self.config
-            self._flow = FlowControl(
-                config.concurrency, rpm=config.rpm, tpm=config.tpm, share=config.budget_share
-            )
-            self._client_loop = loop
-        return self._client, self._flow
-
-    def _loop_store(self) -> GroupCommit | None:
-        """The cache's front for the running event loop, which commits once per turn."""
-        if self._cache is None:
-            return None
-        loop = asyncio.get_running_loop()
-        if self._store is None or self._store_loop is not loop:
-            self._store = GroupCommit(self._cache)
-            self._store_loop = loop
-        return self._store
+            flow = FlowControl(config.concurrency, rpm=config.rpm, tpm=config.tpm, share=config.budget_share)
+            store = GroupCommit(self._cache) if self._cache is not None else None
+            state = self._state = _LoopState(loop, make_client(config), flow, store)
+        return state
 
     def _run_sync(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Run on this Judge's own event-loop thread, so sync calls reuse one client."""
@@ -353,18 +342,19 @@ class Judge:
 
     async def aclose(self) -> None:
         """Commit the cache's pending replies and close the HTTP client of the current event loop."""
-        if self._store is not None and self._store_loop is asyncio.get_running_loop():
-            self._store.flush()
-        if self._client is not None and self._client_loop is asyncio.get_running_loop():
-            await self._client.aclose()
-            self._client = None
+        state = self._state
+        if state is not None and state.loop is asyncio.get_running_loop():
+            self._state = None
+            if state.store is not None:
+                state.store.flush()
+            await state.client.aclose()
 
     def close(self) -> None:
         """Close the client and stop the sync event-loop thread, if any."""
         loop = self._sync_loop
         if loop is None:
             return
-        if self._client_loop is loop:
+        if self._state is not None and self._state.loop is loop:
             self._run_sync(self.aclose())
         loop.call_soon_threadsafe(loop.stop)
         self._sync_loop = None
@@ -380,6 +370,16 @@ class Judge:
 
     async def __aexit__(self, *_: object) -> None:
         await self.aclose()
+
+
+@dataclass
+class _LoopState:
+    """What belongs to one event loop: the HTTP client, flow control and the cache's front."""
+
+    loop: asyncio.AbstractEventLoop
+    client: JudgeClient
+    flow: FlowControl
+    store: GroupCommit | None
 
 
 def _reply_to_cache(reply: JudgeReply) -> dict[str, Any]:
