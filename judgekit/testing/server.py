@@ -55,8 +55,8 @@ class JudgeServer:
 
     The reply is chosen when a request arrives, from the first source that has one: a
     random fault, the ``script()`` queue, ``reply_by_marker`` (first marker found in the
-    messages' text), ``responder``, a stub satisfying the request's JSON schema, else
-    ``default_text``. Tokens are estimated as ceil(characters / 4).
+    messages' text), ``responder`` (None passes on), a stub satisfying the request's JSON
+    schema, else ``default_text``. Tokens are estimated as ceil(characters / 4).
 
     It also serves a minimal Files and Batches API (``/v1/files``, ``/v1/batches``). A batch
     is run when first retrieved: each line is answered like a chat request (same sources,
@@ -99,7 +99,7 @@ class JudgeServer:
         self.record_requests = record_requests
         self.default_text = DEFAULT_TEXT
         self.reply_by_marker: dict[str, Reply] = {}
-        self.responder: Callable[[dict[str, Any]], Reply] | None = None
+        self.responder: Callable[[dict[str, Any]], Reply | None] | None = None
         # offset from a chosen digit 1-9 -> its probability among the top_logprobs
         self.digit_probs: dict[int, float] = dict(DEFAULT_DIGIT_PROBS)
         self._rng = random.Random(seed)
