@@ -4,8 +4,8 @@ Like `python -m judgekit.testing`, plus a line protocol on stdin so the bench ca
 server saw: it prints its URL once listening; each `stats` line on stdin is answered with one JSON
 line ({"requests": N, "first_body": {...} | null}); end of stdin stops it.
 
-`--forget-requests` drops the recorded request bodies every second, so a run of a million rows does
-not fill the server's memory; request counts are then approximate.
+It keeps no request bodies but the first one it answers, so a run of a million rows does not fill
+its memory and its request count is exact.
 
 The `x-ratelimit-*` headers it sends advertise budgets far above what a benchmark reaches
 (`--ratelimit-requests`, `--ratelimit-tokens`), so judgekit's flow control, which adopts them,
@@ -17,41 +17,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import threading
 from typing import Any
 
 from judgekit.testing import JudgeServer
 
 
-class Tally:
-    """The server's request count and first request body, surviving `reset()`."""
+def keep_first_body(server: JudgeServer) -> list[dict[str, Any]]:
+    """A list that receives the first chat request body the server answers (at most one)."""
+    first: list[dict[str, Any]] = []
 
-    def __init__(self, server: JudgeServer) -> None:
-        self._server = server
-        self._lock = threading.Lock()
-        self._forgotten = 0
-        self.first_body: dict[str, Any] | None = None
+    def responder(payload: dict[str, Any]) -> None:
+        first.append(payload)
+        server.responder = None  # once: no cost on later requests; they get the default reply
 
-    def requests(self) -> int:
-        with self._lock:
-            return self._forgotten + self._server.request_count
-
-    def capture_first_body(self) -> None:
-        if self.first_body is None:
-            bodies = self._server.requests[:1]
-            self.first_body = bodies[0] if bodies else None
-
-    def forget(self) -> None:
-        with self._lock:
-            self.capture_first_body()
-            # Requests arriving between these two lines are not counted: hence "approximate".
-            self._forgotten += self._server.request_count
-            self._server.reset()
-
-
-def forget_periodically(tally: Tally, stop: threading.Event) -> None:
-    while not stop.wait(1.0):
-        tally.forget()
+    server.responder = responder
+    return first
 
 
 def main() -> None:
@@ -59,7 +39,7 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--fault-rate", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--forget-requests", action="store_true")
+    parser.add_argument("--forget-requests", action="store_true", help="ignored: bodies are never kept")
     parser.add_argument("--ratelimit-requests", type=int, default=10**9, help="advertised requests a minute")
     parser.add_argument("--ratelimit-tokens", type=int, default=10**12, help="advertised tokens a minute")
     args = parser.parse_args()
@@ -69,18 +49,15 @@ def main() -> None:
         seed=args.seed,
         ratelimit_limit_requests=args.ratelimit_requests,
         ratelimit_limit_tokens=args.ratelimit_tokens,
+        record_requests=False,
     )
-    stop = threading.Event()
+    first = keep_first_body(server)
     with server:
-        tally = Tally(server)
-        if args.forget_requests:
-            threading.Thread(target=forget_periodically, args=(tally, stop), daemon=True).start()
         print(server.url, flush=True)
         for line in sys.stdin:
             if line.strip() == "stats":
-                tally.capture_first_body()
-                print(json.dumps({"requests": tally.requests(), "first_body": tally.first_body}), flush=True)
-        stop.set()
+                stats = {"requests": server.request_count, "first_body": first[0] if first else None}
+                print(json.dumps(stats), flush=True)
 
 
 if __name__ == "__main__":
