@@ -14,6 +14,7 @@ import numpy.typing as npt
 from judgekit import metrics
 from judgekit.calibration.inputs import FloatArray, JudgeColumn, LabelTable
 from judgekit.calibration.models import (
+    MAX_DISAGREEMENTS,
     AnnotatorAgreement,
     BinaryAgreement,
     CategoryAgreement,
@@ -47,7 +48,6 @@ class Settings:
     target_precision: float | None = None
     """With objective "precision": the precision the threshold must reach."""
     scale: tuple[float, float] | None = None
-    max_disagreements: int = 50
 
     def clusters_of(self, keep: npt.NDArray[Any]) -> FloatArray | None:
         """The clusters of the items `keep` selects, or None when not resampling clusters."""
@@ -315,9 +315,8 @@ def disagreements(
     column: JudgeColumn,
     table: LabelTable,
     judged: Mapping[str, Mapping[str, Any]],
-    limit: int,
 ) -> list[Disagreement]:
-    """False positives, then false negatives, each with prompt, response, reasoning and labels."""
+    """The first MAX_DISAGREEMENTS false positives, then false negatives, with prompt, response and labels."""
     assert column.predictions is not None
     found: dict[DisagreementKind, list[Disagreement]] = {"false_positive": [], "false_negative": []}
     for position, item in enumerate(ids):
@@ -325,7 +324,7 @@ def disagreements(
         if np.isnan(truth) or np.isnan(guess) or truth == guess:
             continue
         kind: DisagreementKind = "false_positive" if guess == 1 else "false_negative"
-        if len(found[kind]) >= limit:
+        if len(found[kind]) >= MAX_DISAGREEMENTS:
             continue
         row, attributes = judged.get(item, {}), table.attributes.get(item, {})
         source = {**attributes, **(row.get("input") or {}), **row}
@@ -466,7 +465,7 @@ def judge_report(
         corrected=corrected_rate(binary_reference, predictions, unlabeled)
         if predictions is not None and table.binary()
         else None,
-        disagreements=disagreements(ids, binary_reference, column, table, judged, settings.max_disagreements)
+        disagreements=disagreements(ids, binary_reference, column, table, judged)
         if predictions is not None
         else [],
     )

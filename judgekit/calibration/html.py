@@ -8,7 +8,7 @@ from importlib import resources
 from jinja2 import Environment, StrictUndefined
 from markupsafe import Markup
 
-from judgekit.calibration.models import CalibrationReport, ScoreBin, ThresholdChoice
+from judgekit.calibration.models import MAX_DISAGREEMENTS, CalibrationReport, ScoreBin, ThresholdChoice
 from judgekit.calibration.tables import headline, report_tables
 
 _WIDTH, _HEIGHT, _PAD = 360, 200, 30
@@ -21,7 +21,7 @@ _COLOURS = {
 }
 
 
-def render_html(report: CalibrationReport, *, max_disagreements: int = 50) -> str:
+def render_html(report: CalibrationReport) -> str:
     """The whole report as one HTML page that opens offline in any browser."""
     environment = Environment(
         autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True
@@ -35,7 +35,7 @@ def render_html(report: CalibrationReport, *, max_disagreements: int = 50) -> st
         histogram=histogram,
         curve=curve,
         shade=shade,
-        max_disagreements=max_disagreements,
+        max_disagreements=MAX_DISAGREEMENTS,
     )
 
 

@@ -111,6 +111,10 @@ class CorrectedRate(_Model):
     """The rate from the human labels alone (Wilson interval)."""
 
 
+MAX_DISAGREEMENTS = 50
+"""A judge report lists at most this many false positives, and as many false negatives."""
+
+
 class Disagreement(_Model):
     """An item where judge and reference disagree, with what a reader needs to judge it."""
 
