@@ -431,39 +431,32 @@ def judge_report(
     settings: Settings,
 ) -> JudgeReport:
     """Everything about one judge."""
+    binary_labels, graded, predictions = table.binary(), column.graded, column.predictions
     has_value = ~np.isnan(column.scores)
-    n_items = int(np.sum(has_value & ~np.isnan(reference)))
-    predictions = column.predictions
-    ordinal = None if table.binary() else ordinal_agreement(reference, column.scores, settings)
-    binary_reference = reference if table.binary() else np.full(reference.shape, np.nan)
-    graded = None
-    if column.graded and table.binary():
-        keep = ~np.isnan(reference) & has_value
-        graded = GradedAgreement(
-            roc_auc=metrics.roc_auc(reference[keep], column.scores[keep]),
-            pr_auc=metrics.pr_auc(reference[keep], column.scores[keep]),
-        )
+    binary_reference = reference if binary_labels else np.full(reference.shape, np.nan)
     return JudgeReport(
         name=column.spec.name,
         field=column.spec.field,
         threshold=column.spec.threshold,
-        n_items=n_items,
+        n_items=int(np.sum(has_value & ~np.isnan(reference))),
         missing=int(np.sum(~has_value)) - column.errors,
         errors=column.errors,
         binary=binary_agreement(binary_reference, predictions, settings) if predictions is not None else None,
-        graded=graded,
-        ordinal=ordinal,
+        graded=GradedAgreement(
+            roc_auc=metrics.roc_auc(reference, column.scores), pr_auc=metrics.pr_auc(reference, column.scores)
+        )
+        if graded and binary_labels
+        else None,
+        ordinal=None if binary_labels else ordinal_agreement(reference, column.scores, settings),
         by_category=by_category(
             binary_reference, predictions, breakdown.labeled, settings, unlabeled, breakdown.unlabeled
         )
         if predictions is not None and breakdown is not None
         else [],
-        threshold_choice=threshold_choice(binary_reference, column.scores, settings)
-        if column.graded
-        else None,
-        score_bins=score_bins(binary_reference, column.scores) if column.graded else [],
+        threshold_choice=threshold_choice(binary_reference, column.scores, settings) if graded else None,
+        score_bins=score_bins(binary_reference, column.scores) if graded else [],
         corrected=corrected_rate(binary_reference, predictions, unlabeled)
-        if predictions is not None and table.binary()
+        if predictions is not None and binary_labels
         else None,
         disagreements=disagreements(ids, binary_reference, column, table, judged)
         if predictions is not None
