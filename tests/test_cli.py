@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import gzip
 import json
-import re
 import signal
 import subprocess
 import sys
-import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from runs import requests_per_row, score_command, server_args, wait_for_size, write_rows
 
 from judgekit.cli import main
 from judgekit.testing import JudgeServer
@@ -143,55 +141,43 @@ def test_an_output_that_is_not_verdicts_is_never_touched(tmp_path: Path) -> None
     assert output.read_text() == "precious\n"
 
 
-def _judge_file(tmp_path: Path, server: JudgeServer, rows: int) -> Path:
-    source = tmp_path / "in.jsonl"
-    source.write_text(
-        "".join(json.dumps({"id": f"r{i}", "response": f"[row-{i}]"}) + "\n" for i in range(rows))
-    )
-    return source
-
-
-def _server_args(server: JudgeServer) -> tuple[str, ...]:
-    return ("--model", "judge-model", "--base-url", server.url, "--max-retries", "2")
-
-
 def test_rerun_resumes_and_the_cache_answers_repeats(tmp_path: Path, server: JudgeServer) -> None:
-    source = _judge_file(tmp_path, server, 10)
+    source = write_rows(tmp_path / "in.jsonl", 10)
     output = tmp_path / "out.jsonl"
-    assert _run("score", str(source), "-o", str(output), "--limit", "4", *_server_args(server))[0] == 0
+    assert _run("score", str(source), "-o", str(output), "--limit", "4", *server_args(server))[0] == 0
     assert server.request_count == 4
-    code, _, err = _run("score", str(source), "-o", str(output), *_server_args(server))
+    code, _, err = _run("score", str(source), "-o", str(output), *server_args(server))
     assert code == 0 and "4 already there" in err
     assert server.request_count == 10
     assert sorted(v["id"] for v in _lines(output)) == sorted(f"r{i}" for i in range(10))
     other = tmp_path / "again.jsonl"
-    code, _, err = _run("score", str(source), "-o", str(other), *_server_args(server))
+    code, _, err = _run("score", str(source), "-o", str(other), *server_args(server))
     assert code == 0 and "10 from the cache" in err
     assert server.request_count == 10, "a cached job must send nothing"
     assert all(v["cached"] for v in _lines(other))
     assert (
-        _run("score", str(source), "-o", str(other), "--overwrite", "--no-cache", *_server_args(server))[0]
+        _run("score", str(source), "-o", str(other), "--overwrite", "--no-cache", *server_args(server))[0]
         == 0
     )
     assert server.request_count == 20 and len(_lines(other)) == 10
 
 
 def test_resume_cuts_a_torn_last_line(tmp_path: Path, server: JudgeServer) -> None:
-    source = _judge_file(tmp_path, server, 5)
+    source = write_rows(tmp_path / "in.jsonl", 5)
     output = tmp_path / "out.jsonl"
-    _run("score", str(source), "-o", str(output), "--limit", "3", "--no-cache", *_server_args(server))
+    _run("score", str(source), "-o", str(output), "--limit", "3", "--no-cache", *server_args(server))
     with output.open("a") as handle:
         handle.write('{"id": "r3", "status": "o')
-    code, _, err = _run("score", str(source), "-o", str(output), "--no-cache", *_server_args(server))
+    code, _, err = _run("score", str(source), "-o", str(output), "--no-cache", *server_args(server))
     assert code == 0, err
     assert sorted(v["id"] for v in _lines(output)) == [f"r{i}" for i in range(5)]
 
 
 def test_resume_refuses_verdicts_of_another_rubric(tmp_path: Path, server: JudgeServer) -> None:
-    source = _judge_file(tmp_path, server, 3)
+    source = write_rows(tmp_path / "in.jsonl", 3)
     output = tmp_path / "out.jsonl"
     _run("score", str(source), "-o", str(output), "--limit", "1", "--rubric", "refusal-keywords")
-    code, _, err = _run("score", str(source), "-o", str(output), *_server_args(server))
+    code, _, err = _run("score", str(source), "-o", str(output), *server_args(server))
     assert code == 1 and "rubric_hash" in err and "--overwrite" in err
     assert server.request_count == 0
 
@@ -200,7 +186,7 @@ def test_include_input_and_dry_run(tmp_path: Path, server: JudgeServer) -> None:
     source = tmp_path / "in.jsonl"
     source.write_text(json.dumps({"id": 1, "prompt": "p", "response": "r", "model": "m7"}) + "\n")
     output = tmp_path / "out.jsonl"
-    code, _, err = _run("score", str(source), "-o", str(output), "--include-input", *_server_args(server))
+    code, _, err = _run("score", str(source), "-o", str(output), "--include-input", *server_args(server))
     assert code == 0, err
     assert _lines(output)[0]["input"] == {"prompt": "p", "response": "r", "model": "m7"}
     code, out, _ = _run(
@@ -213,7 +199,7 @@ def test_include_input_and_dry_run(tmp_path: Path, server: JudgeServer) -> None:
         "1",
         "--price-out",
         "2",
-        *_server_args(server),
+        *server_args(server),
     )
     assert code == 0 and "1 records" in out and "nothing was sent" in out and "estimated cost" in out
     assert server.request_count == 1 and not (tmp_path / "dry.jsonl").exists()
@@ -222,24 +208,11 @@ def test_include_input_and_dry_run(tmp_path: Path, server: JudgeServer) -> None:
 def test_kill_9_then_rerun_yields_every_row_once(tmp_path: Path) -> None:
     rows, concurrency = 300, 8
     with JudgeServer(latency_s=0.02) as server:
-        source = _judge_file(tmp_path, server, rows)
+        source = write_rows(tmp_path / "in.jsonl", rows)
         output = tmp_path / "out.jsonl"
-        command = [
-            sys.executable,
-            "-m",
-            "judgekit",
-            "score",
-            str(source),
-            "-o",
-            str(output),
-            "--concurrency",
-            str(concurrency),
-            *_server_args(server),
-        ]
+        command = score_command(source, output, server, "--concurrency", str(concurrency))
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and (not output.exists() or output.stat().st_size < 20_000):
-            time.sleep(0.01)
+        wait_for_size(output, 20_000)
         process.send_signal(signal.SIGKILL)
         process.wait()
         first_run_requests = server.request_count
@@ -248,9 +221,7 @@ def test_kill_9_then_rerun_yields_every_row_once(tmp_path: Path) -> None:
         assert completed.returncode == 0, completed.stderr
         ids = [v["id"] for v in _lines(output)]
         assert sorted(ids) == sorted(f"r{i}" for i in range(rows)), "every row exactly once"
-        markers = [next(m["content"] for m in r["messages"] if m["role"] == "user") for r in server.requests]
-        per_row = Counter(re.search(r"\[row-\d+\]", text).group() for text in markers)  # type: ignore[union-attr]
-        repeated = [row for row, count in per_row.items() if count > 1]
+        repeated = [row for row, count in requests_per_row(server).items() if count > 1]
         assert len(repeated) <= concurrency, f"only rows in flight at the kill may be sent again: {repeated}"
 
 
@@ -311,8 +282,8 @@ def test_console_script_runs_as_a_subprocess(tmp_path: Path) -> None:
 def test_cache_serves_a_rerun_after_a_text_fallback(tmp_path: Path, server: JudgeServer) -> None:
     server.supports_json_schema = False
     server.default_text = '{"reasoning": "r", "category": null, "score": 2}'
-    source = _judge_file(tmp_path, server, 3)
-    args = ("--concurrency", "1", *_server_args(server))
+    source = write_rows(tmp_path / "in.jsonl", 3)
+    args = ("--concurrency", "1", *server_args(server))
     assert _run("score", str(source), "-o", str(tmp_path / "a.jsonl"), *args)[0] == 0
     sent = server.request_count
     code, _, err = _run("score", str(source), "-o", str(tmp_path / "b.jsonl"), *args)
@@ -322,24 +293,11 @@ def test_cache_serves_a_rerun_after_a_text_fallback(tmp_path: Path, server: Judg
 
 def test_ctrl_c_stops_cleanly_with_valid_output(tmp_path: Path) -> None:
     with JudgeServer(latency_s=0.05) as server:
-        source = _judge_file(tmp_path, server, 400)
+        source = write_rows(tmp_path / "in.jsonl", 400)
         output = tmp_path / "out.jsonl"
-        command = [
-            sys.executable,
-            "-m",
-            "judgekit",
-            "score",
-            str(source),
-            "-o",
-            str(output),
-            "--concurrency",
-            "8",
-            *_server_args(server),
-        ]
+        command = score_command(source, output, server, "--concurrency", "8")
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and (not output.exists() or output.stat().st_size < 5_000):
-            time.sleep(0.01)
+        wait_for_size(output, 5_000)
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=30)
         assert process.returncode == 130, err
@@ -358,7 +316,7 @@ def test_a_line_of_many_megabytes_is_judged_not_fatal(tmp_path: Path, server: Ju
         json.dumps({"id": "big", "response": huge}) + "\n" + json.dumps({"id": "ok", "response": "y"}) + "\n"
     )
     output = tmp_path / "out.jsonl"
-    code, _, err = _run("score", str(source), "-o", str(output), *_server_args(server))
+    code, _, err = _run("score", str(source), "-o", str(output), *server_args(server))
     assert code == 0, err
     by_id = {v["id"]: v for v in _lines(output)}
     assert by_id["big"]["status"] == "api_error" and "context" in by_id["big"]["error"]

@@ -9,10 +9,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
+from runs import requests_per_row, score_command, wait_for_size, write_rows
 
 from judgekit import shards
 from judgekit.judge import Judge
@@ -23,39 +23,12 @@ from judgekit.testing import JudgeServer
 from judgekit.verdicts import Verdict
 
 
-def _write_rows(path: Path, rows: int) -> Path:
-    path.write_text(
-        "".join(json.dumps({"id": f"r{i}", "response": f"[row-{i}]"}) + "\n" for i in range(rows))
-    )
-    return path
-
-
-def _score(source: Path, output: Path, server: JudgeServer, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "judgekit",
-        "score",
-        str(source),
-        "-o",
-        str(output),
-        "--model",
-        "judge-model",
-        "--base-url",
-        server.url,
-        "--max-retries",
-        "2",
-        *extra,
-    ]
+def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, capture_output=True, text=True, check=False)
 
 
 def _ids(path: Path) -> list[str]:
     return [json.loads(line)["id"] for line in path.read_text(encoding="utf-8").splitlines()]
-
-
-def _requests_per_row(server: JudgeServer) -> Counter[str]:
-    users = [next(m["content"] for m in r["messages"] if m["role"] == "user") for r in server.requests]
-    return Counter(text[text.index("[row-") :].split("]")[0] for text in users)
 
 
 def _children(pid: int) -> list[int]:
@@ -79,20 +52,14 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def _wait_for_size(path: Path, size: int) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and (not path.exists() or path.stat().st_size < size):
-        time.sleep(0.01)
-
-
 def _start_two_workers(
     tmp_path: Path, server: JudgeServer, rows: int, output: Path
 ) -> tuple[list[str], subprocess.Popen[str], list[int]]:
     """A 2-process run of `rows` rows, once it has written some verdicts, and its workers' pids."""
-    source = _write_rows(tmp_path / "in.jsonl", rows)
-    command = _score(source, output, server, "--concurrency", "8", "--processes", "2")
+    source = write_rows(tmp_path / "in.jsonl", rows)
+    command = score_command(source, output, server, "--concurrency", "8", "--processes", "2")
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    _wait_for_size(output, 5_000)
+    wait_for_size(output, 5_000)
     return command, process, _children(process.pid)
 
 
@@ -135,15 +102,14 @@ def test_auto_processes_follow_the_requests_in_flight() -> None:
 
 
 def test_two_processes_judge_every_row_once_like_one(tmp_path: Path) -> None:
-    source = _write_rows(tmp_path / "in.jsonl", 300)
+    source = write_rows(tmp_path / "in.jsonl", 300)
     with JudgeServer(latency_s=0.005) as server:
         single, double = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
         for output, processes in ((single, "1"), (double, "2")):
-            completed = subprocess.run(
-                _score(source, output, server, "--no-cache", "--concurrency", "16", "--processes", processes),
-                capture_output=True,
-                text=True,
-                check=False,
+            completed = _run(
+                score_command(
+                    source, output, server, "--no-cache", "--concurrency", "16", "--processes", processes
+                )
             )
             assert completed.returncode == 0, completed.stderr
         assert "judged 300 records" in completed.stderr and "300" in completed.stdout
@@ -152,45 +118,36 @@ def test_two_processes_judge_every_row_once_like_one(tmp_path: Path) -> None:
         for line in double.read_text().splitlines():
             verdict = json.loads(line)
             assert verdict["score"] == by_id[verdict["id"]]["score"]
-        assert set(_requests_per_row(server).values()) == {2}  # once per run
+        assert set(requests_per_row(server).values()) == {2}  # once per run
 
 
 def test_a_sharded_run_resumes_and_the_shared_cache_answers(tmp_path: Path) -> None:
-    source = _write_rows(tmp_path / "in.jsonl", 200)
+    source = write_rows(tmp_path / "in.jsonl", 200)
     output = tmp_path / "out.jsonl"
     with JudgeServer() as server:
-        first = _score(source, output, server, "--limit", "50", "--processes", "2")
+        first = score_command(source, output, server, "--limit", "50", "--processes", "2")
         assert subprocess.run(first, capture_output=True, check=False).returncode == 0
         assert server.request_count == 50
-        completed = subprocess.run(
-            _score(source, output, server, "--processes", "3"), capture_output=True, text=True, check=False
-        )
+        completed = _run(score_command(source, output, server, "--processes", "3"))
         assert completed.returncode == 0, completed.stderr
         assert "50 already there" in completed.stderr and "200" in completed.stdout  # whole-file table
         assert sorted(_ids(output)) == sorted(f"r{i}" for i in range(200))
         assert server.request_count == 200
         again = tmp_path / "again.jsonl"
-        completed = subprocess.run(
-            _score(source, again, server, "--processes", "2"), capture_output=True, text=True, check=False
-        )
+        completed = _run(score_command(source, again, server, "--processes", "2"))
         assert "200 from the cache" in completed.stderr and server.request_count == 200
 
 
 def test_an_auth_failure_in_a_worker_stops_the_run_with_exit_3(tmp_path: Path) -> None:
-    source = _write_rows(tmp_path / "in.jsonl", 100)
+    source = write_rows(tmp_path / "in.jsonl", 100)
     with JudgeServer(api_key="right") as server:
-        completed = subprocess.run(
-            _score(source, tmp_path / "o.jsonl", server, "--processes", "2"),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        completed = _run(score_command(source, tmp_path / "o.jsonl", server, "--processes", "2"))
     assert completed.returncode == 3 and "credentials" in completed.stderr
     assert completed.stderr.count("the judge failed") == 1
 
 
 def test_stdin_takes_one_process(tmp_path: Path, server: JudgeServer) -> None:
-    command = _score(Path("-"), tmp_path / "o.jsonl", server, "--processes", "2")
+    command = score_command(Path("-"), tmp_path / "o.jsonl", server, "--processes", "2")
     completed = subprocess.run(command, input="", capture_output=True, text=True, check=False)
     assert completed.returncode == 2 and "--processes" in completed.stderr
 
@@ -226,7 +183,7 @@ def test_workers_stop_when_the_parent_is_killed(tmp_path: Path) -> None:
         completed = subprocess.run(command, capture_output=True, text=True, check=False)
         assert completed.returncode == 0, completed.stderr
         assert sorted(_ids(output)) == sorted(f"r{i}" for i in range(rows)), "every row exactly once"
-        repeated = [row for row, count in _requests_per_row(server).items() if count > 1]
+        repeated = [row for row, count in requests_per_row(server).items() if count > 1]
         assert len(repeated) <= 8, f"only rows in flight at the kill may be sent again: {repeated}"
 
 
@@ -253,21 +210,17 @@ def test_processes_appending_to_one_output_never_tear_lines(tmp_path: Path) -> N
     assert sorted(ids) == sorted(f"w{n}-{i}" for n in range(writers) for i in range(3000))
 
 
-def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, capture_output=True, text=True, check=False)
-
-
 def test_workers_check_the_input_and_the_first_bad_line_is_reported(
     tmp_path: Path, server: JudgeServer
 ) -> None:
-    source = _write_rows(tmp_path / "in.jsonl", 40)
+    source = write_rows(tmp_path / "in.jsonl", 40)
     lines = source.read_text().splitlines()
     lines[30] = '{"id": "late", "response": 7}'  # record 30: the first worker's (of 2)
     lines[11] = "{not json"  # record 11: the second worker's, and earlier in the file
     source.write_text("\n".join(lines) + "\n")
     output = tmp_path / "out.jsonl"
     output.write_text("kept\n")
-    completed = _run(_score(source, output, server, "--processes", "2", "--overwrite"))
+    completed = _run(score_command(source, output, server, "--processes", "2", "--overwrite"))
     assert (
         completed.returncode == 1
         and f"{source}:12" in completed.stderr
@@ -278,11 +231,11 @@ def test_workers_check_the_input_and_the_first_bad_line_is_reported(
 
 
 def test_an_id_repeated_across_workers_names_both_lines(tmp_path: Path, server: JudgeServer) -> None:
-    source = _write_rows(tmp_path / "in.jsonl", 10)
+    source = write_rows(tmp_path / "in.jsonl", 10)
     lines = source.read_text().splitlines()
     lines[5] = lines[2]  # records 2 and 5 go to different workers of 2
     source.write_text("\n".join(lines) + "\n")
-    completed = _run(_score(source, tmp_path / "out.jsonl", server, "--processes", "2"))
+    completed = _run(score_command(source, tmp_path / "out.jsonl", server, "--processes", "2"))
     assert completed.returncode == 1 and "duplicate id 'r2' (first on line 3)" in completed.stderr
     assert f"{source}:6" in completed.stderr and server.request_count == 0
 
@@ -291,7 +244,7 @@ def test_spawned_workers_as_on_macos(
     tmp_path: Path, server: JudgeServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(shards, "START_METHOD", "spawn")  # fresh interpreters, arguments pickled
-    source = _write_rows(tmp_path / "in.jsonl", 60)
+    source = write_rows(tmp_path / "in.jsonl", 60)
     output = tmp_path / "out.jsonl"
     judge = Judge("policy", model="judge-model", base_url=server.url, concurrency=4)
     job = shards.ShardedJob(
