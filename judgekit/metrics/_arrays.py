@@ -13,14 +13,17 @@ IntArray = npt.NDArray[np.int64]
 NAN = math.nan
 
 
-def as_float_vector(values: npt.ArrayLike, name: str) -> FloatArray:
-    """Return `values` as a 1-D float array (NaN marks a missing value); raise ValueError otherwise."""
+_DIMENSIONS = {1: "one-dimensional", 2: "two-dimensional"}
+
+
+def as_float_array(values: npt.ArrayLike, name: str, *, ndim: int = 1) -> FloatArray:
+    """Return `values` as a float array of `ndim` (1 or 2) dimensions; NaN marks a missing value."""
     try:
         array = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name} must hold numbers (NaN for missing): {exc}") from None
-    if array.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {array.shape}")
+    if array.ndim != ndim:
+        raise ValueError(f"{name} must be {_DIMENSIONS[ndim]}, got shape {array.shape}")
     if np.isinf(array).any():
         raise ValueError(f"{name} contains an infinite value; use NaN for a missing value")
     return array
@@ -28,8 +31,8 @@ def as_float_vector(values: npt.ArrayLike, name: str) -> FloatArray:
 
 def paired(a: npt.ArrayLike, b: npt.ArrayLike, names: tuple[str, str]) -> tuple[FloatArray, FloatArray]:
     """Return `a` and `b` as float vectors of equal length, keeping only pairs where neither is NaN."""
-    x = as_float_vector(a, names[0])
-    y = as_float_vector(b, names[1])
+    x = as_float_array(a, names[0])
+    y = as_float_array(b, names[1])
     if x.shape != y.shape:
         raise ValueError(f"{names[0]} and {names[1]} differ in length: {x.size} != {y.size}")
     keep = ~(np.isnan(x) | np.isnan(y))

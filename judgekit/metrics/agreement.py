@@ -11,7 +11,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from judgekit.metrics._arrays import NAN, FloatArray, IntArray, as_float_vector, paired
+from judgekit.metrics._arrays import NAN, FloatArray, IntArray, as_float_array, paired
 
 KappaWeights = Literal["linear", "quadratic"]
 AlphaLevel = Literal["nominal", "ordinal", "interval"]
@@ -19,7 +19,7 @@ AlphaLevel = Literal["nominal", "ordinal", "interval"]
 
 def _levels(values: npt.ArrayLike, name: str) -> FloatArray:
     """A declared list of levels: numbers, no NaN, no repeats; its order is the scale's order."""
-    levels = as_float_vector(values, name)
+    levels = as_float_array(values, name)
     if np.isnan(levels).any():
         raise ValueError(f"{name} must not contain NaN")
     if np.unique(levels).size != levels.size:
@@ -81,18 +81,6 @@ def cohen_kappa(
     return 1.0 - float(np.sum(weight * observed)) / expected_disagreement
 
 
-def _as_matrix(values: npt.ArrayLike, name: str) -> FloatArray:
-    try:
-        matrix = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must hold numbers (NaN for missing): {exc}") from None
-    if matrix.ndim != 2:
-        raise ValueError(f"{name} must be two-dimensional, got shape {matrix.shape}")
-    if np.isinf(matrix).any():
-        raise ValueError(f"{name} contains an infinite value; use NaN for a missing rating")
-    return matrix
-
-
 def _value_counts(ratings: FloatArray, levels: FloatArray, name: str) -> FloatArray:
     """Units x levels table of how many ratings of each unit (row of `ratings`) took each level."""
     units, _ = np.nonzero(~np.isnan(ratings))
@@ -111,7 +99,7 @@ def fleiss_kappa(ratings: npt.ArrayLike, *, counts: bool = False) -> float:
     shares pool all ratings; items rated fewer than twice are dropped. NaN when no item has two
     ratings or all ratings fall in one category.
     """
-    matrix = _as_matrix(ratings, "ratings")
+    matrix = as_float_array(ratings, "ratings", ndim=2)
     if counts:
         if np.isnan(matrix).any() or (matrix < 0).any() or (matrix != np.round(matrix)).any():
             raise ValueError("with counts=True, ratings must hold non-negative whole counts")
@@ -162,7 +150,7 @@ def krippendorff_alpha(
     """
     if level not in ("nominal", "ordinal", "interval"):
         raise ValueError(f"level must be 'nominal', 'ordinal' or 'interval', got {level!r}")
-    data = _as_matrix(reliability_data, "reliability_data")
+    data = as_float_array(reliability_data, "reliability_data", ndim=2)
     observed = np.unique(data[~np.isnan(data)])
     domain = observed if value_domain is None else _levels(value_domain, "value_domain")
     value_counts = _value_counts(data.T, domain, "reliability_data")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from judgekit.metrics._arrays import NAN, FloatArray, as_float_vector, paired, z_quantile
+from judgekit.metrics._arrays import NAN, FloatArray, as_float_array, paired, z_quantile
 from judgekit.metrics.intervals import Interval
 
 
@@ -94,7 +94,7 @@ def _ppi_data(
     y_labeled: npt.ArrayLike, yhat_labeled: npt.ArrayLike, yhat_unlabeled: npt.ArrayLike
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     y, f = paired(y_labeled, yhat_labeled, ("y_labeled", "yhat_labeled"))
-    unlabeled = as_float_vector(yhat_unlabeled, "yhat_unlabeled")
+    unlabeled = as_float_array(yhat_unlabeled, "yhat_unlabeled")
     return y, f, unlabeled[~np.isnan(unlabeled)]
 
 
