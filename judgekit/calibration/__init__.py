@@ -100,10 +100,8 @@ def calibrate(
     columns = [judge_column(judged_by_id, ids, spec, source=judged_source) for spec in specs]
     reports = []
     for spec, column in zip(specs, columns, strict=True):
-        unlabeled = np.full(len(unlabeled_ids), np.nan)
-        if unlabeled_ids:
-            rest = judge_column(judged_by_id, unlabeled_ids, spec, source=judged_source, require_values=False)
-            unlabeled = rest.predictions if rest.predictions is not None else unlabeled
+        rest = judge_column(judged_by_id, unlabeled_ids, spec, source=judged_source, require_values=False)
+        unlabeled = rest.predictions if rest.predictions is not None else np.full(len(unlabeled_ids), np.nan)
         reports.append(
             judge_report(ids, reference_values, column, unlabeled, joined, judged_by_id, breakdown, settings)
         )
