@@ -158,12 +158,7 @@ def label_table(
         raise InputError(
             f"no labels found in fields {', '.join(label_fields)}; name them with --label-field", path=source
         )
-    return LabelTable(
-        ids=ids,
-        annotators=annotators,
-        values=values.reshape(len(ids), len(annotators)),
-        attributes=attributes,
-    )
+    return LabelTable(ids=ids, annotators=annotators, values=values, attributes=attributes)
 
 
 def judge_column(
