@@ -130,23 +130,25 @@ def record_from_mapping(
     raw_id = row.get(fields.id, default_id)
     if not isinstance(raw_id, str | int) or isinstance(raw_id, bool):
         raise fail(f"must be a string or an integer, not {type(raw_id).__name__}", fields.id)
+    record_id = str(raw_id)
+    for name, text in ((fields.id, record_id), (fields.response, response)):
+        if problem := _encoding_problem(text):
+            raise fail(problem, name)
     optional: dict[str, str | None] = {}
     for part in ("prompt", "category", "context"):
         name = getattr(fields, part)
         value = row.get(name)
-        if value is not None and not isinstance(value, str):
-            raise fail(f"must be a string, not {type(value).__name__}", name)
+        if value is not None:
+            if not isinstance(value, str):
+                raise fail(f"must be a string, not {type(value).__name__}", name)
+            if problem := _encoding_problem(value):
+                raise fail(problem, name)
         optional[part] = value
-    texts = {fields.id: str(raw_id), fields.response: response}
-    texts.update({getattr(fields, part): value for part, value in optional.items() if value is not None})
-    for name, text in texts.items():
-        if problem := _encoding_problem(text):
-            raise fail(problem, name)
     used = {fields.id, fields.response, fields.prompt, fields.category, fields.context}
     metadata = {key: value for key, value in row.items() if key not in used}
     # Every field was checked above: building without pydantic's second check halves the cost.
     return Record.model_construct(
-        id=str(raw_id),
+        id=record_id,
         response=response,
         prompt=optional["prompt"],
         category=optional["category"],
