@@ -60,7 +60,8 @@ class JudgeReply:
     text: str | None
     finish_reason: str | None
     usage: Usage
-    latency_ms: float
+    latency_ms: float | None
+    """None where nothing timed the request (Batch API, Ray)."""
     model: str
     refusal: str | None = None
     tokens: TokenLogprobs = field(default_factory=list)
@@ -122,7 +123,7 @@ def reply_from_completion(
     completion: Any,
     request: JudgeRequest,
     *,
-    latency_ms: float = 0.0,
+    latency_ms: float | None = None,
     rate_limits: Mapping[str, str] | None = None,
 ) -> JudgeReply:
     """The reply in a chat completion's JSON (online, or a Batch API output line's body).

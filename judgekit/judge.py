@@ -265,7 +265,7 @@ class Judge:
         common: dict[str, Any] = {
             "judge_model": reply.model,
             "usage": reply.usage,
-            "latency_ms": round(reply.latency_ms, 1),
+            "latency_ms": round(reply.latency_ms, 1) if reply.latency_ms is not None else None,
             "cached": cached or None,
         }
         if parsed.status != "ok":

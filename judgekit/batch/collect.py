@@ -258,8 +258,7 @@ def _verdict(
             if cache is not None:
                 judge.store_reply(request, reply, cache)
             result.from_batches += 1
-            # The Batch API does not time each request: no latency rather than a false 0.
-            return judge.verdict_from_reply(record, reply).model_copy(update={"latency_ms": None})
+            return judge.verdict_from_reply(record, reply)
     hit = judge.cached_reply(request, cache) if cache is not None and completion is None else None
     if hit is not None:
         result.from_cache += 1
