@@ -150,6 +150,6 @@ def dry_run(judge: Judge, input_path: str, *, fields: FieldMap, limit: int | Non
         rows += 1
         if judge.rubric.kind == "llm":
             chars += sum(len(message["content"]) for message in render_messages(judge.rubric, record))
-    per_reply = judge.config.max_tokens or judge.rubric.generation.max_tokens
+    per_reply = judge.max_tokens
     completion = rows * per_reply if judge.rubric.kind == "llm" else 0
     return DryRun(rows=rows, prompt_tokens=chars // CHARS_PER_TOKEN, max_completion_tokens=completion)

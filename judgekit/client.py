@@ -74,7 +74,7 @@ class AiohttpClient:
         except ValueError:
             raise RetryableError("the judge returned a body that is not JSON") from None
         return reply_from_completion(
-            completion, request, latency_ms=latency_ms, rate_limits=rate_limits(headers)
+            completion, request.model, latency_ms=latency_ms, rate_limits=rate_limits(headers)
         )
 
     def _encode(self, request: JudgeRequest) -> bytes:

@@ -121,14 +121,15 @@ def api_key(config: JudgeConfig) -> str:
 
 def reply_from_completion(
     completion: Any,
-    request: JudgeRequest,
+    model: str,
     *,
     latency_ms: float | None = None,
     rate_limits: Mapping[str, str] | None = None,
 ) -> JudgeReply:
     """The reply in a chat completion's JSON (online, or a Batch API output line's body).
 
-    Raises RetryableError when the completion is malformed.
+    `model` is the judge model the reply names when the completion does not. Raises
+    RetryableError when the completion is malformed.
     """
     try:
         choice = completion["choices"][0]
@@ -143,7 +144,7 @@ def reply_from_completion(
                 completion_tokens=usage.get("completion_tokens") or 0,
             ),
             latency_ms=latency_ms,
-            model=completion.get("model") or request.model,
+            model=completion.get("model") or model,
             tokens=_tokens(choice.get("logprobs")),
             rate_limits=rate_limits or {},
         )

@@ -211,6 +211,11 @@ class Judge:
         flow.release(permit, used_tokens=used or None, outcome="ok")
         return reply
 
+    @property
+    def max_tokens(self) -> int:
+        """The completion-token limit of this judge's requests: the config's, else the rubric's."""
+        return self.config.max_tokens or self.rubric.generation.max_tokens
+
     def request_for(self, record: Record) -> JudgeRequest:
         """The judge request for `record` (structured output unless text mode is set)."""
         return self._request(render_messages(self.rubric, record))
@@ -237,7 +242,7 @@ class Judge:
                 "temperature": config.temperature
                 if config.temperature is not None
                 else generation.temperature,
-                "max_tokens": config.max_tokens or generation.max_tokens,
+                "max_tokens": self.max_tokens,
                 "logprobs": config.logprobs,
                 "top_p": generation.top_p,
                 "seed": generation.seed,

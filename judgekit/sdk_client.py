@@ -43,7 +43,7 @@ class SdkClient:
         latency_ms = (time.perf_counter() - started) * 1000
         completion = raw.parse().model_dump(mode="json")
         return reply_from_completion(
-            completion, request, latency_ms=latency_ms, rate_limits=rate_limits(raw.headers)
+            completion, request.model, latency_ms=latency_ms, rate_limits=rate_limits(raw.headers)
         )
 
     async def aclose(self) -> None:

@@ -251,7 +251,7 @@ def _verdict(
     reason = None
     if completion is not None:
         try:
-            reply = reply_from_completion(completion, request)
+            reply = reply_from_completion(completion, request.model)
         except RetryableError as error:
             reason = f"batch output: {error}"
         else:

@@ -81,19 +81,15 @@ def postprocess(
     """
     fields = fields or FieldMap()
     judge = _offline_judge(rubric, model or "", options)
-    max_tokens = judge.config.max_tokens or judge.rubric.generation.max_tokens  # as Judge.request_for
-    # reply_from_completion reads only the model from the request, as the fallback judge_model.
-    request = JudgeRequest(messages=[], model=model or "", temperature=0.0, max_tokens=max_tokens)
     _check_keep_columns(keep_columns)
 
     def parse(row: Row) -> Row:
         record = _stashed_record(row, fields)
         if "http_response" in row:
-            verdict = _http_verdict(judge, record, row["http_response"], request)
+            verdict = _http_verdict(judge, record, row["http_response"], model or "")
         else:
-            verdict = judge.verdict_from_reply(record, _engine_reply(row, model or "", max_tokens))
-        # Ray's processors do not time each request: no latency rather than a false 0.
-        output = verdict_to_row(verdict.model_copy(update={"latency_ms": None}))
+            verdict = judge.verdict_from_reply(record, _engine_reply(row, model or "", judge.max_tokens))
+        output = verdict_to_row(verdict)
         return output | {name: _kept_value(row, name, fields) for name in keep_columns}
 
     return parse
@@ -139,13 +135,13 @@ def _kept_value(row: Mapping[str, Any], name: str, fields: FieldMap) -> Any:
     return plain_value(row.get(name))
 
 
-def _http_verdict(judge: Judge, record: Record, body: Any, request: JudgeRequest) -> Verdict:
+def _http_verdict(judge: Judge, record: Record, body: Any, model: str) -> Verdict:
     if isinstance(body, Mapping) and body.get("error") is not None:
         error = body["error"]
         message = error.get("message") if isinstance(error, Mapping) else error
         return judge.error_verdict(record, f"the endpoint answered with an error: {message}")
     try:
-        reply = reply_from_completion(body, request)
+        reply = reply_from_completion(body, model)
     except RetryableError as error:
         return judge.error_verdict(record, str(error))
     return judge.verdict_from_reply(record, reply)
@@ -158,7 +154,7 @@ def _engine_reply(row: Mapping[str, Any], model: str, max_tokens: int) -> JudgeR
         # vLLM's row has no finish reason; a reply that used every token was cut.
         finish_reason="length" if completion_tokens >= max_tokens else "stop",
         usage=Usage(prompt_tokens=int(row.get("num_input_tokens") or 0), completion_tokens=completion_tokens),
-        latency_ms=0.0,
+        latency_ms=None,  # Ray's processors do not time each request
         model=model,
     )
 
