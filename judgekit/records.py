@@ -247,6 +247,19 @@ def check_unique_ids(
             first_line[record.id] = line_number
 
 
+def read_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The JSON objects of a JSONL file (`-` is stdin, `.gz` is decompressed), with line numbers.
+
+    Blank lines are skipped and a UTF-8 byte-order mark is accepted; invalid UTF-8, invalid JSON
+    or a line that is not an object raises InputError with the file and the line.
+    """
+    name = str(path)
+    with _open_binary(name) as handle:
+        for line_number, line in _numbered_lines(handle, name):
+            if line.strip():
+                yield line_number, _parse_line(line, name, line_number)
+
+
 def _numbered_records(
     name: str, fields: FieldMap, *, limit: int | None = None, shard: Shard | None = None
 ) -> Iterator[tuple[int, Record]]:

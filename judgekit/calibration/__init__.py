@@ -57,8 +57,8 @@ def calibrate(
     `cluster_field` (e.g. the prompt id) makes bootstrap intervals resample whole clusters.
     """
     check_objective(objective, target_precision)
-    judged_rows = read_jsonl(judged, what="judged")
-    label_rows = read_jsonl(labels, what="labels")
+    judged_rows = read_jsonl(judged)
+    label_rows = read_jsonl(labels)
     judged_source = str(judged) if isinstance(judged, str | Path) else "<rows>"
     labels_source = str(labels) if isinstance(labels, str | Path) else "<rows>"
     fields = list(label_fields) if label_fields else _default_label_fields(label_rows, labels_source)

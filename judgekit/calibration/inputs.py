@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -14,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from judgekit.errors import InputError
+from judgekit.records import read_rows
 
 FloatArray = npt.NDArray[np.float64]
 Rows = Iterable[Mapping[str, Any]]
@@ -91,30 +91,11 @@ class LabelTable:
         return bool(np.isin(present, [0.0, 1.0]).all())
 
 
-def read_jsonl(source: str | Path | Rows, *, what: str) -> list[dict[str, Any]]:
-    """Rows of a JSONL file (or rows given directly), with errors naming file and line."""
+def read_jsonl(source: str | Path | Rows) -> list[dict[str, Any]]:
+    """Rows of a JSONL file (`-`, `.gz`; errors name file and line), or rows given directly."""
     if not isinstance(source, str | Path):
         return [dict(row) for row in source]
-    rows = []
-    try:
-        with Path(source).open(encoding="utf-8-sig") as handle:
-            for line_number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise InputError(
-                        f"invalid JSON in the {what} file: {error.msg}", path=str(source), line=line_number
-                    ) from None
-                if not isinstance(row, dict):
-                    raise InputError(
-                        f"expected a JSON object in the {what} file", path=str(source), line=line_number
-                    )
-                rows.append(row)
-    except FileNotFoundError:
-        raise InputError(f"{what} file not found", path=str(source)) from None
-    return rows
+    return [row for _, row in read_rows(source)]
 
 
 def label_table(
