@@ -328,11 +328,9 @@ class Bench:
         return run, output
 
     @contextlib.contextmanager
-    def server(
-        self, *, latency_ms: float = 0.0, fault_rate: float = 0.0, forget_requests: bool = False
-    ) -> Iterator[StubServer]:
+    def server(self, *, latency_ms: float = 0.0, fault_rate: float = 0.0) -> Iterator[StubServer]:
         command = [sys.executable, str(BENCH_DIR / "stub_server.py"), "--latency-ms", str(latency_ms)]
-        command += ["--fault-rate", str(fault_rate)] + (["--forget-requests"] if forget_requests else [])
+        command += ["--fault-rate", str(fault_rate)]
         server = StubServer(command, env=self.env(), log_path=self.tmp / "server.log")
         try:
             yield server
@@ -460,7 +458,7 @@ def _memory(bench: Bench, scenario: str, *, http: bool) -> list[Figure]:
     small_rows, large_rows = bench.rows(100_000), bench.rows(1_000_000)
     runs: dict[int, ProcessRun] = {}
     with contextlib.ExitStack() as stack:
-        url = stack.enter_context(bench.server(forget_requests=True)).url if http else None
+        url = stack.enter_context(bench.server()).url if http else None
         rubric = "policy" if http else "refusal-keywords"
         for rows in (small_rows, large_rows):
             runs[rows], _ = bench.judgekit(

@@ -39,7 +39,6 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--fault-rate", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--forget-requests", action="store_true", help="ignored: bodies are never kept")
     parser.add_argument("--ratelimit-requests", type=int, default=10**9, help="advertised requests a minute")
     parser.add_argument("--ratelimit-tokens", type=int, default=10**12, help="advertised tokens a minute")
     args = parser.parse_args()
