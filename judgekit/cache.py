@@ -232,17 +232,19 @@ class ReplyCache:
 
 
 class GroupCommit:
-    """A ReplyCache front for one event loop: what is put during a turn is committed at the next.
+    """A ReplyCache front that stores many replies in one commit.
 
-    Commits are most of the cache's cost (SQLite writes whole pages each time), and under load
-    dozens of replies arrive in one turn. A reply is committed in the turn after it was put,
-    before the loop waits for anything, so `kill -9` loses at most the replies of the turn it
-    interrupts, as it loses the requests in flight: a rerun asks for them again. Replies not yet
+    Commits are most of the cache's cost (SQLite writes whole pages each time). On an event loop
+    `loop`, what is put during a turn is committed at the start of the next, before the loop waits
+    for anything: under load dozens of replies share a commit, and `kill -9` loses at most the
+    replies of the turn it interrupts, as it loses the requests in flight (a rerun asks for them
+    again). With `loop` None (synchronous code), replies wait for `flush()`. Replies not yet
     committed are read back from memory. A failed commit is raised by the next `put` or `flush`.
     """
 
-    def __init__(self, cache: ReplyCache):
+    def __init__(self, cache: ReplyCache, loop: asyncio.AbstractEventLoop | None):
         self.cache = cache
+        self._loop = loop
         self._pending: dict[str, Mapping[str, Any]] = {}
         self._failed: ConfigError | None = None
 
@@ -252,11 +254,11 @@ class GroupCommit:
         return pending if pending is not None else self.cache.get(key)
 
     def put(self, key: str, reply: Mapping[str, Any]) -> None:
-        """Store `reply` under `key` at the start of the event loop's next turn."""
+        """Store `reply` under `key` at the start of the loop's next turn, or at `flush()`."""
         if self._failed is not None:
             raise self._failed
-        if not self._pending:
-            asyncio.get_running_loop().call_soon(self._commit)
+        if not self._pending and self._loop is not None:
+            self._loop.call_soon(self._commit)
         self._pending[key] = reply
 
     def flush(self) -> None:

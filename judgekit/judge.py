@@ -79,7 +79,7 @@ class Judge:
             state.store.flush()  # the replies pending for the previous cache
         self._cache = cache
         if state is not None:
-            state.store = GroupCommit(cache)
+            state.store = GroupCommit(cache, state.loop)
 
     async def ascore(self, items: Item | Iterable[Item]) -> list[Verdict]:
         """Judge `items`; verdicts come back in input order."""
@@ -333,7 +333,7 @@ class Judge:
         if state is None or state.loop is not loop:
             config = self.config
             flow = FlowControl(config.concurrency, rpm=config.rpm, tpm=config.tpm, share=config.budget_share)
-            store = GroupCommit(self._cache) if self._cache is not None else None
+            store = GroupCommit(self._cache, loop) if self._cache is not None else None
             state = self._state = _LoopState(loop, make_client(config), flow, store)
         return state
 

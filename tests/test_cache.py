@@ -357,7 +357,7 @@ def test_group_commit_stores_a_turns_replies_in_one_commit(tmp_path: Path) -> No
     path = tmp_path / "replies.sqlite"
 
     async def main() -> None:
-        group = GroupCommit(ReplyCache(path))
+        group = GroupCommit(ReplyCache(path), asyncio.get_running_loop())
         group.put("a", {"text": "A"})
         group.put("b", {"text": "B"})
         assert group.get("a") == {"text": "A"}  # read back before the commit
@@ -372,7 +372,7 @@ def test_group_commit_stores_a_turns_replies_in_one_commit(tmp_path: Path) -> No
 def test_a_failed_group_commit_is_raised_by_the_next_put(tmp_path: Path) -> None:
     async def main() -> None:
         cache = ReplyCache(tmp_path / "replies.sqlite")
-        group = GroupCommit(cache)
+        group = GroupCommit(cache, asyncio.get_running_loop())
         cache.close()
         group.put("a", {"text": "A"})
         await asyncio.sleep(0)
