@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
@@ -23,15 +23,13 @@ from judgekit.batch.manifest import (
 from judgekit.batch.remote import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_S, FINISHED_STATUSES, BatchRemote
 from judgekit.batch.requests import DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_REQUESTS, prepare_batch
 from judgekit.batch.submit import batch_status, submit_prepared
-from judgekit.cache import ReplyCache, default_cache_path
-from judgekit.cli.common import EXIT_INPUT, EXIT_JUDGE, OPTION, echo_err, fail
+from judgekit.cli.common import EXIT_INPUT, EXIT_JUDGE, OPTION, F, cache_options, echo_err, fail, open_cache
 from judgekit.config import resolve_config
 from judgekit.errors import JudgeError, JudgekitError
 from judgekit.report import summary_table
 from judgekit.results import read_verdicts
 from judgekit.summary import summarize_verdicts
 
-F = TypeVar("F", bound=Callable[..., Any])
 SHOWN_FAILURES = 20
 
 
@@ -41,17 +39,6 @@ def batch() -> None:
 
     prepare -> submit -> status -> collect; or prepare -> vllm run-batch -> ingest.
     """
-
-
-def _cache_options(command: F) -> F:
-    command = OPTION("--no-cache", is_flag=True, help="Neither read nor write the reply cache.")(command)
-    return OPTION(
-        "--cache",
-        "cache_path",
-        type=click.Path(dir_okay=False),
-        envvar="JUDGEKIT_CACHE",
-        help="Reply cache (SQLite). [default: ~/.cache/judgekit/replies.sqlite]",
-    )(command)
 
 
 def _remote_options(command: F) -> F:
@@ -109,10 +96,6 @@ def _errors() -> Iterator[None]:
         fail(str(error), EXIT_INPUT)
 
 
-def _cache(cache_path: str | None, no_cache: bool) -> ReplyCache | None:
-    return None if no_cache else ReplyCache(cache_path or default_cache_path())
-
-
 def _remote(base_url: str, *, api_version: str | None, timeout_s: float, max_retries: int) -> BatchRemote:
     config = resolve_config(base_url=base_url, api_version=api_version)
     return BatchRemote(config, timeout_s=timeout_s, max_retries=max_retries)
@@ -164,7 +147,7 @@ def _manifest_remote(
     envvar="JUDGEKIT_INCLUDE_INPUT",
     help="Copy the input fields into each verdict line.",
 )
-@_cache_options
+@cache_options()
 @OPTION("--limit", type=click.IntRange(min=1), help="Prepare only the first N records of INPUT.")
 @OPTION(
     "--max-requests-per-file",
@@ -214,7 +197,7 @@ def prepare(
             base_url=base_url,
             settings=BatchSettings(**options),
             fields=fields,
-            cache=_cache(cache_path, no_cache),
+            cache=open_cache(cache_path, no_cache),
             limit=limit,
             max_requests=max_requests_per_file,
             max_bytes=max_file_bytes,
@@ -333,7 +316,7 @@ def status(manifest_file: str, as_json: bool, **remote_options: Any) -> None:
 @click.argument("manifest_file", metavar="MANIFEST", type=click.Path(exists=True))
 @_output_option("Verdict JSONL; rows already in it are left alone, so collect can be rerun.")
 @_retry_option("--resubmit", "Send failed and missing rows again in a new batch")
-@_cache_options
+@cache_options()
 @_remote_options
 def collect(
     manifest_file: str,
@@ -349,7 +332,7 @@ def collect(
     """
     with _manifest_remote(manifest_file, remote_options) as (path, _, remote):
         result = collect_batches(
-            path, output_path, remote, cache=_cache(cache_path, no_cache), resubmit=resubmit
+            path, output_path, remote, cache=open_cache(cache_path, no_cache), resubmit=resubmit
         )
     _report(
         result,
@@ -376,7 +359,7 @@ def collect(
 )
 @_output_option("Verdict JSONL; rows already in it are left alone.")
 @_retry_option("--retry", "Write failed and missing rows to a new request file for another `vllm run-batch`")
-@_cache_options
+@cache_options()
 def ingest(
     output_files: tuple[str, ...],
     prepared_dir: str,
@@ -391,7 +374,7 @@ def ingest(
     """
     with _errors():
         result = ingest_outputs(
-            list(output_files), prepared_dir, output_path, cache=_cache(cache_path, no_cache), retry=retry
+            list(output_files), prepared_dir, output_path, cache=open_cache(cache_path, no_cache), retry=retry
         )
     _report(result, output_path, retry_flag=None if retry else "--retry", again="judgekit batch ingest")
     for file in result.retry_files:

@@ -9,14 +9,13 @@ from typing import Any
 
 import click
 
-from judgekit.cache import ReplyCache, default_cache_path
 from judgekit.calibration import JudgeSpec, check_objective
 from judgekit.calibration import calibrate as run_calibration
 from judgekit.calibration.html import render_html
 from judgekit.calibration.judging import judge_labeled_items, write_rubric_override
 from judgekit.calibration.models import CalibrationReport
 from judgekit.calibration.tables import render_markdown, render_text
-from judgekit.cli.common import EXIT_INPUT, EXIT_JUDGE, OPTION, echo_err, fail
+from judgekit.cli.common import EXIT_INPUT, EXIT_JUDGE, OPTION, cache_options, echo_err, fail, open_cache
 from judgekit.errors import ConfigError, JudgeError, JudgekitError
 from judgekit.metrics.thresholds import Objective
 from judgekit.records import FieldMap
@@ -68,14 +67,7 @@ from judgekit.records import FieldMap
 @OPTION("--model", "models", multiple=True, help="Judge model for --rubric (repeat to compare models).")
 @OPTION("--base-url", envvar="OPENAI_BASE_URL", help="OpenAI-compatible endpoint for --rubric.")
 @OPTION("--concurrency", type=click.IntRange(min=1), default=16, help="Requests in flight for --rubric.")
-@OPTION(
-    "--cache",
-    "cache_path",
-    type=click.Path(dir_okay=False),
-    envvar="JUDGEKIT_CACHE",
-    help="Reply cache for --rubric. [default: ~/.cache/judgekit/replies.sqlite]",
-)
-@OPTION("--no-cache", is_flag=True, help="Neither read nor write the reply cache.")
+@cache_options("Reply cache for --rubric.")
 @OPTION(
     "--write-rubric",
     type=click.Path(dir_okay=False),
@@ -114,14 +106,13 @@ def calibrate(
             if len(paths) != 1:
                 raise ConfigError("with --rubric, give only LABELS (it must carry prompt and response)")
             labels = paths[0]
-            cache = None if no_cache else ReplyCache(cache_path or default_cache_path())
             judged_source, specs = asyncio.run(
                 judge_labeled_items(
                     labels,
                     rubrics,
                     list(models) or [None],
                     fields=FieldMap(id=id_field),
-                    cache=cache,
+                    cache=open_cache(cache_path, no_cache),
                     base_url=base_url,
                     concurrency=concurrency,
                 )

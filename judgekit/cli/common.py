@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from functools import partial
-from typing import NoReturn
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
 
 import click
+
+from judgekit.cache import ReplyCache, default_cache_path
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_INPUT = 1
 """Bad input, rubric or configuration: stopped before any request."""
@@ -15,6 +21,33 @@ EXIT_JUDGE = 3
 EXIT_INTERRUPTED = 130
 
 OPTION = partial(click.option, show_default=True)
+
+
+def cache_options(cache_help: str = "Reply cache (SQLite).") -> Callable[[F], F]:
+    """The `--cache PATH` (`JUDGEKIT_CACHE`) and `--no-cache` options."""
+
+    def add(command: F) -> F:
+        command = OPTION("--no-cache", is_flag=True, help="Neither read nor write the reply cache.")(command)
+        return OPTION(
+            "--cache",
+            "cache_path",
+            type=click.Path(dir_okay=False),
+            envvar="JUDGEKIT_CACHE",
+            help=f"{cache_help} [default: ~/.cache/judgekit/replies.sqlite]",
+        )(command)
+
+    return add
+
+
+def cache_file(cache_path: str | None, no_cache: bool) -> Path | None:
+    """The reply cache the options name; None with `--no-cache`."""
+    return None if no_cache else Path(cache_path or default_cache_path())
+
+
+def open_cache(cache_path: str | None, no_cache: bool) -> ReplyCache | None:
+    """The reply cache the options name, opened; None with `--no-cache`."""
+    path = cache_file(cache_path, no_cache)
+    return ReplyCache(path) if path is not None else None
 
 
 def fail(message: str, code: int) -> NoReturn:

@@ -11,8 +11,17 @@ from typing import Any
 import click
 
 from judgekit import bulk, shards
-from judgekit.cache import ReplyCache, default_cache_path
-from judgekit.cli.common import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_JUDGE, OPTION, echo_err, fail
+from judgekit.cache import ReplyCache
+from judgekit.cli.common import (
+    EXIT_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_JUDGE,
+    OPTION,
+    cache_file,
+    cache_options,
+    echo_err,
+    fail,
+)
 from judgekit.errors import JudgeError, JudgekitError
 from judgekit.judge import Judge
 from judgekit.pricing import cost_usd, price_per_million
@@ -89,14 +98,7 @@ from judgekit.report import summary_table
     envvar="JUDGEKIT_MAX_RETRIES",
     help="Retries of 429, 5xx, timeouts and dropped connections per record.",
 )
-@OPTION(
-    "--cache",
-    "cache_path",
-    type=click.Path(dir_okay=False),
-    envvar="JUDGEKIT_CACHE",
-    help="Reply cache (SQLite). [default: ~/.cache/judgekit/replies.sqlite]",
-)
-@OPTION("--no-cache", is_flag=True, help="Neither read nor write the reply cache.")
+@cache_options()
 @OPTION("--limit", type=click.IntRange(min=1), help="Judge only the first N records of INPUT.")
 @OPTION("--resume/--overwrite", default=True, help="Skip ids already in OUTPUT, or replace it.")
 @OPTION("--dry-run", is_flag=True, help="Render every prompt, count tokens and cost; send nothing.")
@@ -159,9 +161,7 @@ def score(
             _print_dry_run(bulk.dry_run(judge, input_path, fields=fields, limit=limit), prices)
             return
         processes = _process_count(processes, judge, input_path, output_path)
-        cache = (
-            Path(cache_path or default_cache_path()) if judge.rubric.kind == "llm" and not no_cache else None
-        )
+        cache = cache_file(cache_path, no_cache) if judge.rubric.kind == "llm" else None
         if processes > 1:
             if cache is not None:
                 ReplyCache(cache).close()  # a cache that cannot be used stops the run here, once
