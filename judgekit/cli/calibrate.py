@@ -16,6 +16,7 @@ from judgekit.calibration.judging import judge_labeled_items, write_rubric_overr
 from judgekit.calibration.models import CalibrationReport
 from judgekit.calibration.tables import render_markdown, render_text
 from judgekit.cli.common import EXIT_INPUT, EXIT_JUDGE, OPTION, cache_options, echo_err, fail, open_cache
+from judgekit.config import DEFAULT_CONCURRENCY
 from judgekit.errors import ConfigError, JudgeError, JudgekitError
 from judgekit.metrics.thresholds import Objective
 from judgekit.records import FieldMap
@@ -66,7 +67,12 @@ from judgekit.records import FieldMap
 )
 @OPTION("--model", "models", multiple=True, help="Judge model for --rubric (repeat to compare models).")
 @OPTION("--base-url", envvar="OPENAI_BASE_URL", help="OpenAI-compatible endpoint for --rubric.")
-@OPTION("--concurrency", type=click.IntRange(min=1), default=16, help="Requests in flight for --rubric.")
+@OPTION(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=DEFAULT_CONCURRENCY,
+    help="Requests in flight for --rubric.",
+)
 @cache_options("Reply cache for --rubric.")
 @OPTION(
     "--write-rubric",

@@ -22,6 +22,7 @@ from judgekit.cli.common import (
     echo_err,
     fail,
 )
+from judgekit.config import DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_S
 from judgekit.errors import JudgeError, JudgekitError
 from judgekit.judge import Judge
 from judgekit.pricing import cost_usd, price_per_million
@@ -60,7 +61,7 @@ from judgekit.report import summary_table
 @OPTION(
     "--concurrency",
     type=click.IntRange(min=1),
-    default=16,
+    default=DEFAULT_CONCURRENCY,
     envvar="JUDGEKIT_CONCURRENCY",
     help="Requests in flight at once.",
 )
@@ -87,14 +88,14 @@ from judgekit.report import summary_table
     "--timeout",
     "timeout_s",
     type=click.FloatRange(min=0, min_open=True),
-    default=120.0,
+    default=DEFAULT_TIMEOUT_S,
     envvar="JUDGEKIT_TIMEOUT",
     help="Per-request timeout in seconds.",
 )
 @OPTION(
     "--max-retries",
     type=click.IntRange(min=0),
-    default=6,
+    default=DEFAULT_MAX_RETRIES,
     envvar="JUDGEKIT_MAX_RETRIES",
     help="Retries of 429, 5xx, timeouts and dropped connections per record.",
 )
