@@ -1,9 +1,11 @@
 """judgekit: score model outputs for harmfulness with an LLM judge."""
 
 from judgekit._version import __version__
-from judgekit.api import ascore, score
+from judgekit.api import ascore, score, score_file
 from judgekit.calibration import CalibrationReport, calibrate
-from judgekit.config import JudgeConfig
+from judgekit.config import JudgeConfig, JudgeOptions
+from judgekit.engine.cache import ReplyCache
+from judgekit.engine.files import Progress, RunResult
 from judgekit.errors import (
     ConfigError,
     InputError,
@@ -13,7 +15,8 @@ from judgekit.errors import (
     RubricError,
 )
 from judgekit.judge import Judge
-from judgekit.records import Record, read_records
+from judgekit.records import FieldMap, Record, read_records
+from judgekit.results import read_verdicts
 from judgekit.rubrics import Rubric, list_rubrics, load_rubric
 from judgekit.summary import Summary, summarize_verdicts
 from judgekit.verdicts import Usage, Verdict
@@ -21,15 +24,20 @@ from judgekit.verdicts import Usage, Verdict
 __all__ = [
     "CalibrationReport",
     "ConfigError",
+    "FieldMap",
     "InputError",
     "Judge",
     "JudgeConfig",
     "JudgeError",
+    "JudgeOptions",
     "JudgekitError",
+    "Progress",
     "PromptError",
     "Record",
+    "ReplyCache",
     "Rubric",
     "RubricError",
+    "RunResult",
     "Summary",
     "Usage",
     "Verdict",
@@ -39,6 +47,8 @@ __all__ = [
     "list_rubrics",
     "load_rubric",
     "read_records",
+    "read_verdicts",
     "score",
+    "score_file",
     "summarize_verdicts",
 ]

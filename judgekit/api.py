@@ -1,15 +1,26 @@
-"""One-call entry points: `score()` and `ascore()`."""
+"""One-call entry points: `score()` and `ascore()` for items in memory, `score_file()` for a bulk job."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+import threading
+from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, Unpack
 
+from judgekit.config import JudgeOptions
+from judgekit.engine import files
+from judgekit.engine.cache import ReplyCache, default_cache_path
+from judgekit.engine.files import Progress, RunResult
+from judgekit.engine.processes import SUPPORTED, ShardedJob, auto_processes, score_file_in_processes
+from judgekit.engine.transports import AzureTokenProvider
+from judgekit.errors import ConfigError
 from judgekit.judge import Judge
-from judgekit.records import Item
+from judgekit.records import FieldMap, Item, validate_records
 from judgekit.rubrics import Rubric
 from judgekit.verdicts import Verdict
+
+T = TypeVar("T")
 
 
 def score(
@@ -19,7 +30,7 @@ def score(
     model: str | None = None,
     base_url: str | None = None,
     api_key: str | None = None,
-    **options: Any,
+    **options: Unpack[JudgeOptions],
 ) -> list[Verdict]:
     """Judge `items` under `rubric`; one verdict per item, in input order.
 
@@ -40,8 +51,133 @@ async def ascore(
     model: str | None = None,
     base_url: str | None = None,
     api_key: str | None = None,
-    **options: Any,
+    **options: Unpack[JudgeOptions],
 ) -> list[Verdict]:
     """Async `score()`, for callers already in an event loop."""
     async with Judge(rubric, model=model, base_url=base_url, api_key=api_key, **options) as judge:
         return await judge.ascore(items)
+
+
+def score_file(
+    input_path: str | Path,
+    output_path: str | Path,
+    *,
+    rubric: str | Path | Rubric = "policy",
+    model: str | None = None,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    cache: str | Path | bool = True,
+    resume: bool = True,
+    processes: int | None = None,
+    limit: int | None = None,
+    fields: FieldMap | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    http_client: Any = None,
+    azure_ad_token_provider: AzureTokenProvider | None = None,
+    **options: Unpack[JudgeOptions],
+) -> RunResult:
+    """Judge every record of a JSONL file into a verdict JSONL file: what `judgekit score` does.
+
+    The input (`-` for stdin, `.gz` read as gzip) is checked in full before any request, so bad
+    input raises InputError naming the file, line and field and spends nothing. With `resume`,
+    ids already in `output_path` are skipped; else the output is replaced once the input is good.
+    `cache` is the reply cache's path, True for the default one, False for none. `processes`
+    worker processes share the run (None: one per 32 requests in flight, at most one per CPU).
+    `on_progress` is called with the counters about twice a second. Raises JudgeError when the
+    judge fails for the whole run (the verdicts so far are kept), KeyboardInterrupt when
+    interrupted. Works inside a running event loop too (it then runs on a thread of its own).
+    """
+    judge = Judge(
+        rubric,
+        model=model,
+        base_url=base_url,
+        api_key=api_key,
+        http_client=http_client,
+        azure_ad_token_provider=azure_ad_token_provider,
+        **options,
+    )
+    source, target, fields = str(input_path), str(output_path), fields or FieldMap()
+    cache_path = _cache_path(cache) if judge.rubric.kind == "llm" else None
+    count = process_count(processes, judge, source, target)
+    if count > 1:
+        if cache_path is not None:
+            ReplyCache(cache_path).close()  # a cache that cannot be used stops the run here, once
+        job = ShardedJob(
+            rubric=judge.rubric,
+            config=judge.config,
+            cache_path=cache_path,
+            input_path=source,
+            output_path=target,
+            overwrite=not resume,
+            fields=fields,
+            limit=limit,
+            processes=count,
+        )
+        return score_file_in_processes(job, on_progress=on_progress)
+    total = validate_records(source, fields, limit=limit) if source != "-" else None
+    if cache_path is not None:
+        judge.use_cache(ReplyCache(cache_path))
+    if not resume and target != "-":
+        Path(target).unlink(missing_ok=True)
+
+    async def run() -> RunResult:
+        try:
+            return await files.judge_file(
+                judge.sender, source, target, fields=fields, limit=limit, total=total, on_progress=on_progress
+            )
+        finally:
+            await judge.aclose()
+
+    return _run_to_end(run())
+
+
+def process_count(requested: int | None, judge: Judge, input_path: str, output_path: str) -> int:
+    """The worker processes a file job runs: as asked, else one per 32 requests in flight.
+
+    One for a keyword rubric (it sends nothing), for stdin or stdout, and for a judge holding an
+    HTTP client or token provider (they cannot cross processes). Raises ConfigError when the
+    request cannot be met.
+    """
+    if "-" in (input_path, output_path) or judge.uses_sdk_hooks:
+        if requested not in (None, 1):
+            reason = "INPUT and OUTPUT files; with - one process reads or writes"
+            if judge.uses_sdk_hooks:
+                reason = "no http_client or azure_ad_token_provider: those stay in one process"
+            raise ConfigError(f"--processes above 1 needs {reason}", option="processes")
+        return 1
+    if requested is not None:
+        if requested > 1 and not SUPPORTED:
+            raise ConfigError("--processes above 1 needs a POSIX system (Linux, macOS)", option="processes")
+        return requested
+    return auto_processes(judge.config.concurrency) if judge.rubric.kind == "llm" else 1
+
+
+def _cache_path(cache: str | Path | bool) -> Path | None:
+    if cache is True:
+        return default_cache_path()
+    if cache is False:
+        return None
+    return Path(cache)
+
+
+def _run_to_end(coroutine: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run`, or, under a running event loop (a notebook), the same on a thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(asyncio.run(coroutine))
+        except BaseException as error:  # noqa: BLE001 - re-raised in the caller's thread
+            failure.append(error)
+
+    thread = threading.Thread(target=run, name="judgekit-score-file")
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return outcome[0]

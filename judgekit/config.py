@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import Literal, TypedDict, Unpack
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
@@ -14,6 +14,8 @@ DEFAULT_TIMEOUT_S = 120.0
 DEFAULT_MAX_RETRIES = 6
 CHARS_PER_TOKEN = 4
 """Rough token estimate (dry runs, flow control) before the endpoint counts them."""
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+"""The endpoint when none is configured (`base_url` None)."""
 LOCAL_API_KEY = "not-needed"
 """Sent to endpoints that need no key (vLLM, Ollama) because the SDK insists on one."""
 
@@ -64,12 +66,35 @@ class JudgeConfig(BaseModel):
     """Copy the record's input fields into its verdict (`input`)."""
 
 
+class JudgeOptions(TypedDict, total=False):
+    """The keyword options of `score()`, `Judge()` and `score_file()`, documented in JudgeConfig.
+
+    JudgeConfig's fields but the endpoint's three (model, base_url, api_key), which are explicit
+    arguments.
+    """
+
+    api_version: str | None
+    transport: Transport
+    output_mode: OutputMode
+    concurrency: int
+    rpm: float | None
+    tpm: float | None
+    budget_share: float
+    timeout_s: float
+    max_retries: int
+    temperature: float | None
+    max_tokens: int | None
+    logprobs: bool
+    keep_raw: bool
+    include_input: bool
+
+
 def resolve_config(
     *,
     model: str | None = None,
     base_url: str | None = None,
     api_key: str | None = None,
-    **options: object,
+    **options: Unpack[JudgeOptions],
 ) -> JudgeConfig:
     """Build a JudgeConfig from arguments, falling back to the environment."""
     key = api_key or os.environ.get("OPENAI_API_KEY") or None
@@ -78,7 +103,7 @@ def resolve_config(
             model=model or os.environ.get("JUDGEKIT_MODEL") or None,
             base_url=base_url or os.environ.get("OPENAI_BASE_URL") or None,
             api_key=SecretStr(key) if key else None,
-            **options,  # type: ignore[arg-type]
+            **options,
         )
     except ValidationError as error:
         problems = "; ".join(

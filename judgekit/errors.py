@@ -22,7 +22,11 @@ class JudgekitError(Exception):
 
 
 class ConfigError(JudgekitError):
-    """The judge is not configured well enough to run."""
+    """The judge is not configured well enough to run; `option` names the offending option, if one."""
+
+    def __init__(self, message: str, *, option: str | None = None):
+        self.option = option
+        super().__init__(message)
 
 
 class RubricError(JudgekitError):

@@ -21,7 +21,7 @@ from openai.types import Batch
 from judgekit.batch import BatchRemote
 from judgekit.cli import main
 from judgekit.config import JudgeConfig
-from judgekit.sdk_client import SdkClient
+from judgekit.engine.transports.openai_sdk import SdkClient
 from judgekit.testing import Fault, JudgeServer
 
 MODEL = "judge-model"

@@ -144,7 +144,7 @@ def test_http_processor_gives_the_online_verdicts(scripted: JudgeServer) -> None
     assert {row["source"] for row in output} == {"dataset-a"}
     # The processor sends exactly the bodies the online engine sends, each once.
     judge = Judge("policy", model=MODEL, base_url=scripted.url)
-    expected = [judge.request_for(Record(id=str(row["uid"]), **_parts(row))).body() for row in rows]
+    expected = [judge.codec.request_for(Record(id=str(row["uid"]), **_parts(row))).body() for row in rows]
     assert sorted(map(_canonical, scripted.requests)) == sorted(map(_canonical, expected))
 
 
@@ -226,7 +226,7 @@ def test_engine_preprocess_asks_vllm_for_the_online_request() -> None:
     row = {"id": 7, "prompt": "How do I X?", "response": "Step 1", "model": "model-under-test"}
     render = judgekit_ray.preprocess("policy", MODEL, processor="engine", temperature=0.5)
     rendered = render(row)
-    expected = Judge("policy", model=MODEL, base_url="http://x/v1", temperature=0.5).request_for(
+    expected = Judge("policy", model=MODEL, base_url="http://x/v1", temperature=0.5).codec.request_for(
         Record(id="7", prompt="How do I X?", response="Step 1")
     )
     assert rendered["messages"] == expected.messages
@@ -314,7 +314,9 @@ def test_row_functions_refuse_what_they_cannot_do() -> None:
 def test_nan_from_pandas_readers_is_a_missing_field() -> None:
     row = {"id": 1, "response": "r", "prompt": float("nan"), "context": np.float64("nan")}
     payload = judgekit_ray.preprocess("policy", MODEL)(row)["payload"]
-    expected = Judge("policy", model=MODEL, base_url="http://x/v1").request_for(Record(id="1", response="r"))
+    expected = Judge("policy", model=MODEL, base_url="http://x/v1").codec.request_for(
+        Record(id="1", response="r")
+    )
     assert payload == expected.body()
 
 

@@ -8,7 +8,6 @@ the same cache under the same keys, as the online path's.
 from judgekit.batch.collect import CollectResult, FailedRow, collect_batches, ingest_outputs
 from judgekit.batch.manifest import (
     BatchSettings,
-    FieldNames,
     Manifest,
     PreparedBatch,
     RequestFile,
@@ -24,6 +23,10 @@ from judgekit.batch.requests import (
     request_line,
 )
 from judgekit.batch.submit import batch_status, submit_prepared
+from judgekit.records import FieldMap
+
+FieldNames = FieldMap
+"""The former name of `judgekit.FieldMap`, which batch jobs now store as it is."""
 
 __all__ = [
     "DEFAULT_MAX_FILE_BYTES",

@@ -1,7 +1,7 @@
 """Collect batch results into verdicts: join output lines to records, parse, cache, write.
 
 Each record not yet in the output gets, in this order: the verdict of its successful batch line
-(parsed by `Judge.verdict_from_reply`, the reply stored in the cache under the online path's
+(parsed by `Codec.verdict_from_reply`, the reply stored in the cache under the online path's
 key); else the verdict of a reply already in the cache; else nothing yet, if its batch is still
 running or not submitted; else it failed: an `api_error` verdict, or, when retrying and the
 failure is not a permanent 4xx, a line in a new request file and no verdict, so the retry's
@@ -27,14 +27,14 @@ from judgekit.batch.outputs import Failure, ResultIndex
 from judgekit.batch.remote import BatchRemote
 from judgekit.batch.requests import (
     RequestFileWriter,
-    judge_for,
+    codec_for,
     prepared_records,
     read_custom_ids,
 )
 from judgekit.batch.submit import submit_prepared
-from judgekit.cache import GroupCommit, ReplyCache
-from judgekit.completions import RetryableError, reply_from_completion
-from judgekit.judge import Judge
+from judgekit.engine.cache import GroupCommit, ReplyCache
+from judgekit.engine.codec import Codec
+from judgekit.engine.exchange import RetryableError, reply_from_completion
 from judgekit.records import Record
 from judgekit.results import VerdictWriter, completed_ids
 from judgekit.verdicts import Verdict
@@ -114,7 +114,7 @@ def collect_batches(
     manifest = load_manifest(path)
     directory = prepared_dir_of(manifest, path)
     prepared = load_prepared(directory)
-    judge = judge_for(prepared)
+    codec = codec_for(prepared)
     results = directory / RESULTS_DIR
     results.mkdir(exist_ok=True)
     with ResultIndex() as index:
@@ -138,7 +138,7 @@ def collect_batches(
                     target = results / f"{batch.id}-{file_id}.jsonl"
                     index.add_file(target if target.exists() else remote.download(file_id, target))
         result = _join(
-            judge, prepared, index, Path(output_path), cache, unfinished, directory if resubmit else None
+            codec, prepared, index, Path(output_path), cache, unfinished, directory if resubmit else None
         )
     if result.retry_files:
         _add_files(directory, prepared, result.retry_files)
@@ -166,7 +166,7 @@ def ingest_outputs(
     """
     directory = Path(prepared_dir).resolve()
     prepared = load_prepared(directory)
-    judge = judge_for(prepared)
+    codec = codec_for(prepared)
     requested = {file.name: read_custom_ids(directory / file.name) for file in prepared.files}
     with ResultIndex() as index:
         ran = {_source_of(index.add_file(Path(output_file)), requested) for output_file in output_files}
@@ -175,7 +175,7 @@ def ingest_outputs(
             if name not in ran:
                 unfinished.pending |= ids
         result = _join(
-            judge, prepared, index, Path(output_path), cache, unfinished, directory if retry else None
+            codec, prepared, index, Path(output_path), cache, unfinished, directory if retry else None
         )
     if result.retry_files:
         _add_files(directory, prepared, result.retry_files)
@@ -198,7 +198,7 @@ def _add_files(directory: Path, prepared: PreparedBatch, files: list[RequestFile
 
 
 def _join(
-    judge: Judge,
+    codec: Codec,
     prepared: PreparedBatch,
     index: ResultIndex,
     output_path: Path,
@@ -206,7 +206,7 @@ def _join(
     unfinished: _Unfinished,
     retry_dir: Path | None,
 ) -> CollectResult:
-    done = completed_ids(output_path, judge.rubric.hash)
+    done = completed_ids(output_path, codec.rubric.hash)
     result = CollectResult(already=len(done), running_batches=unfinished.running_batches)
     retry = None
     if retry_dir is not None:
@@ -228,7 +228,7 @@ def _join(
                 matched += record.id in index
                 if record.id in done:
                     continue
-                verdict = _verdict(judge, record, index, store, unfinished, result, retry)
+                verdict = _verdict(codec, record, index, store, unfinished, result, retry)
                 if verdict is not None:
                     writer.write(verdict)
             if store is not None:
@@ -244,7 +244,7 @@ def _join(
 
 
 def _verdict(
-    judge: Judge,
+    codec: Codec,
     record: Record,
     index: ResultIndex,
     cache: GroupCommit | None,
@@ -253,7 +253,7 @@ def _verdict(
     retry: RequestFileWriter | None,
 ) -> Verdict | None:
     """The record's verdict, or None (still running, or retried); counts it in `result`."""
-    request = judge.request_for(record)
+    request = codec.request_for(record)
     completion = index.completion(record.id)
     reason = None
     if completion is not None:
@@ -263,13 +263,13 @@ def _verdict(
             reason = f"batch output: {error}"
         else:
             if cache is not None:
-                judge.store_reply(request, reply, cache)
+                codec.store_reply(request, reply, cache)
             result.from_batches += 1
-            return judge.verdict_from_reply(record, reply)
-    hit = judge.cached_reply(request, cache) if cache is not None and completion is None else None
+            return codec.verdict_from_reply(record, reply)
+    hit = codec.cached_reply(request, cache) if cache is not None and completion is None else None
     if hit is not None:
         result.from_cache += 1
-        return judge.verdict_from_reply(record, hit, cached=True)
+        return codec.verdict_from_reply(record, hit, cached=True)
     if record.id in unfinished.pending:
         result.pending += 1
         return None
@@ -283,4 +283,4 @@ def _verdict(
         result.failed.append(FailedRow(record.id, failure.reason, resent=True))
         return None
     result.failed.append(FailedRow(record.id, failure.reason))
-    return judge.error_verdict(record, failure.reason)
+    return codec.error_verdict(record, failure.reason)

@@ -47,20 +47,6 @@ class BatchSettings(_Stored):
     include_input: bool = False
 
 
-class FieldNames(_Stored):
-    """The input field mapping (`--id-field` and friends)."""
-
-    id: str = "id"
-    prompt: str = "prompt"
-    response: str = "response"
-    category: str = "category"
-    context: str = "context"
-
-    def field_map(self) -> FieldMap:
-        """As the reader's FieldMap."""
-        return FieldMap(**self.model_dump())
-
-
 class InputInfo(_Stored):
     """The input file: collect re-reads it, and checks it did not change."""
 
@@ -91,7 +77,7 @@ class PreparedBatch(_Stored):
     base_url: str
     """The endpoint replies count as coming from (the reply cache's key uses it)."""
     settings: BatchSettings
-    fields: FieldNames
+    fields: FieldMap
     input: InputInfo
     max_requests_per_file: int
     max_file_bytes: int

@@ -17,14 +17,14 @@ from openai.types import Batch, BatchError
 from pydantic import BaseModel, ConfigDict
 
 from judgekit.batch.manifest import BATCH_ENDPOINT
-from judgekit.completions import OPENAI_BASE_URL
-from judgekit.config import JudgeConfig
+from judgekit.config import OPENAI_BASE_URL, JudgeConfig
+from judgekit.engine.transports.openai_sdk import open_sdk, sdk_message
 from judgekit.errors import ConfigError, JudgeError
-from judgekit.sdk_client import open_sdk, sdk_message
 
-DEFAULT_TIMEOUT_S = 600.0
+BATCH_CALL_TIMEOUT_S = 600.0
 """Per call: an upload of a 200 MB request file takes a while."""
-DEFAULT_MAX_RETRIES = 3
+BATCH_CALL_RETRIES = 3
+"""Per call, by the SDK itself (the online judge retries more: its calls are cheap and many)."""
 FINISHED_STATUSES = frozenset({"completed", "expired", "cancelled", "failed"})
 """Statuses after which a batch changes no more (expired and cancelled ones keep partial output)."""
 
@@ -63,8 +63,8 @@ class BatchRemote:
         self,
         config: JudgeConfig,
         *,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
-        max_retries: int = DEFAULT_MAX_RETRIES,
+        timeout_s: float = BATCH_CALL_TIMEOUT_S,
+        max_retries: int = BATCH_CALL_RETRIES,
     ):
         self.base_url = (config.base_url or OPENAI_BASE_URL).rstrip("/")
         if config.api_version and self.base_url == OPENAI_BASE_URL:

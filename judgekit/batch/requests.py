@@ -19,7 +19,6 @@ from judgekit.batch.manifest import (
     MANIFEST_NAME,
     PREPARED_NAME,
     BatchSettings,
-    FieldNames,
     InputInfo,
     PreparedBatch,
     RequestFile,
@@ -27,13 +26,13 @@ from judgekit.batch.manifest import (
     now,
     save,
 )
-from judgekit.cache import ReplyCache
-from judgekit.completions import OPENAI_BASE_URL, JudgeRequest
-from judgekit.config import resolve_config
+from judgekit.config import OPENAI_BASE_URL, require_endpoint, resolve_config
+from judgekit.engine.cache import ReplyCache
+from judgekit.engine.codec import Codec
+from judgekit.engine.exchange import JudgeRequest
 from judgekit.errors import ConfigError, InputError, RubricError
-from judgekit.judge import Judge
-from judgekit.records import Record, read_records, validate_records
-from judgekit.rubrics import Rubric, list_rubrics
+from judgekit.records import FieldMap, Record, read_records, validate_records
+from judgekit.rubrics import Rubric, list_rubrics, load_rubric
 
 DEFAULT_MAX_REQUESTS = 50_000
 """OpenAI's limit of requests in one batch input file."""
@@ -136,34 +135,36 @@ def read_custom_ids(path: Path) -> set[str]:
     return ids
 
 
-def make_judge(
+def make_codec(
     rubric: str | Path | Rubric, *, model: str | None, base_url: str | None, settings: BatchSettings
-) -> Judge:
-    """The judge of a batch job; its endpoint defaults to OpenAI's (no API key is needed to prepare)."""
-    config = resolve_config(model=model, base_url=base_url)
-    judge = Judge(
-        rubric, model=config.model, base_url=config.base_url or OPENAI_BASE_URL, **settings.model_dump()
-    )
-    if judge.rubric.kind != "llm":
+) -> Codec:
+    """The codec of a batch job; its endpoint defaults to OpenAI's (no API key is needed to prepare)."""
+    loaded = load_rubric(rubric)
+    if loaded.kind != "llm":
         raise ConfigError(
-            f"rubric '{judge.rubric.name}' judges offline with keywords and sends no requests; "
+            f"rubric '{loaded.name}' judges offline with keywords and sends no requests; "
             "use `judgekit score` for it"
         )
-    return judge
+    found = resolve_config(model=model, base_url=base_url)
+    config = resolve_config(
+        model=found.model, base_url=found.base_url or OPENAI_BASE_URL, **settings.model_dump()
+    )
+    require_endpoint(config, loaded.name)
+    return Codec(loaded, config)
 
 
-def judge_for(prepared: PreparedBatch) -> Judge:
-    """Rebuild the judge of a prepared job, checking that its rubric did not change since."""
-    judge = make_judge(
+def codec_for(prepared: PreparedBatch) -> Codec:
+    """Rebuild the codec of a prepared job, checking that its rubric did not change since."""
+    codec = make_codec(
         prepared.rubric.source, model=prepared.model, base_url=prepared.base_url, settings=prepared.settings
     )
-    if judge.rubric.hash != prepared.rubric.hash:
+    if codec.rubric.hash != prepared.rubric.hash:
         raise RubricError(
-            f"changed since `judgekit batch prepare` (hash {prepared.rubric.hash}, now {judge.rubric.hash}); "
+            f"changed since `judgekit batch prepare` (hash {prepared.rubric.hash}, now {codec.rubric.hash}); "
             "restore it, or prepare and submit again",
             path=prepared.rubric.source,
         )
-    return judge
+    return codec
 
 
 def file_sha256(path: str | Path) -> str:
@@ -199,7 +200,7 @@ def prepare_batch(
     model: str | None = None,
     base_url: str | None = None,
     settings: BatchSettings | None = None,
-    fields: FieldNames | None = None,
+    fields: FieldMap | None = None,
     cache: ReplyCache | None = None,
     limit: int | None = None,
     max_requests: int = DEFAULT_MAX_REQUESTS,
@@ -213,9 +214,9 @@ def prepare_batch(
     """
     if str(input_path) == "-":
         raise InputError("batch prepare needs a file, not stdin: collect reads the input again", path="-")
-    settings, fields = settings or BatchSettings(), fields or FieldNames()
-    judge = make_judge(rubric, model=model, base_url=base_url, settings=settings)
-    count = validate_records(input_path, fields.field_map(), limit=limit)
+    settings, fields = settings or BatchSettings(), fields or FieldMap()
+    codec = make_codec(rubric, model=model, base_url=base_url, settings=settings)
+    count = validate_records(input_path, fields, limit=limit)
     target = _ready_directory(Path(directory), overwrite=overwrite)
     writer = RequestFileWriter(
         target, "requests", max_requests=max_requests, max_bytes=max_bytes, source=str(input_path)
@@ -223,8 +224,8 @@ def prepare_batch(
     cached = 0
     try:
         for record in _records(input_path, fields, limit):
-            request = judge.request_for(record)
-            if cache is not None and judge.cached_reply(request, cache) is not None:
+            request = codec.request_for(record)
+            if cache is not None and codec.cached_reply(request, cache) is not None:
                 cached += 1
             else:
                 writer.add(record.id, request)
@@ -235,9 +236,9 @@ def prepare_batch(
     prepared = PreparedBatch(
         judgekit_version=__version__,
         created_at=now(),
-        rubric=_rubric_info(rubric, judge.rubric),
-        model=judge.config.model or "",
-        base_url=judge.config.base_url or OPENAI_BASE_URL,
+        rubric=_rubric_info(rubric, codec.rubric),
+        model=codec.config.model or "",
+        base_url=codec.config.base_url or OPENAI_BASE_URL,
         settings=settings,
         fields=fields,
         input=InputInfo(
@@ -252,9 +253,9 @@ def prepare_batch(
     return prepared
 
 
-def _records(input_path: str | Path, fields: FieldNames, limit: int | None) -> Iterator[Record]:
+def _records(input_path: str | Path, fields: FieldMap, limit: int | None) -> Iterator[Record]:
     # Validated by prepare: no second duplicate check, which would hold every id in memory.
-    return read_records(input_path, fields.field_map(), check_duplicates=False, limit=limit)
+    return read_records(input_path, fields, check_duplicates=False, limit=limit)
 
 
 def _ready_directory(directory: Path, *, overwrite: bool) -> Path:

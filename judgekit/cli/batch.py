@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,18 +15,18 @@ from judgekit.batch.collect import CollectResult, collect_batches, ingest_output
 from judgekit.batch.manifest import (
     MANIFEST_NAME,
     BatchSettings,
-    FieldNames,
     Manifest,
     load_manifest,
     load_prepared,
     manifest_path,
 )
-from judgekit.batch.remote import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_S, FINISHED_STATUSES, BatchRemote
+from judgekit.batch.remote import BATCH_CALL_RETRIES, BATCH_CALL_TIMEOUT_S, FINISHED_STATUSES, BatchRemote
 from judgekit.batch.requests import DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_REQUESTS, prepare_batch
 from judgekit.batch.submit import batch_status, submit_prepared
 from judgekit.cli.common import EXIT_INPUT, EXIT_JUDGE, OPTION, F, cache_options, echo_err, fail, open_cache
 from judgekit.config import resolve_config
 from judgekit.errors import JudgeError, JudgekitError
+from judgekit.records import FieldMap
 from judgekit.report import summary_table
 from judgekit.results import read_verdicts
 from judgekit.summary import summarize_verdicts
@@ -46,7 +47,7 @@ def _remote_options(command: F) -> F:
     command = OPTION(
         "--max-retries",
         type=click.IntRange(min=0),
-        default=DEFAULT_MAX_RETRIES,
+        default=BATCH_CALL_RETRIES,
         envvar="JUDGEKIT_BATCH_MAX_RETRIES",
         help="Retries of a failed call (connection errors, 429, 5xx).",
     )(command)
@@ -54,7 +55,7 @@ def _remote_options(command: F) -> F:
         "--timeout",
         "timeout_s",
         type=click.FloatRange(min=0, min_open=True),
-        default=DEFAULT_TIMEOUT_S,
+        default=BATCH_CALL_TIMEOUT_S,
         envvar="JUDGEKIT_BATCH_TIMEOUT",
         help="Per-call timeout in seconds (uploads and downloads included).",
     )(command)
@@ -81,9 +82,12 @@ def _retry_option(flag: str, how: str) -> Callable[[F], F]:
 
 
 def _field_options(command: F) -> F:
-    for part in reversed(FieldNames.model_fields):
+    for part in reversed(FIELD_PARTS):
         command = OPTION(f"--{part}-field", default=part, help=f"Input field holding the {part}.")(command)
     return command
+
+
+FIELD_PARTS = tuple(field.name for field in dataclasses.fields(FieldMap))
 
 
 @contextmanager
@@ -187,7 +191,7 @@ def prepare(
     The directory gets requests-NNNN.jsonl files (also valid input for `vllm run-batch`) and
     prepare.json, which later commands read.
     """
-    fields = FieldNames(**{part: options.pop(f"{part}_field") for part in FieldNames.model_fields})
+    fields = FieldMap(**{part: options.pop(f"{part}_field") for part in FIELD_PARTS})
     with _errors():
         prepared = prepare_batch(
             input_path,

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
 
-from judgekit import bulk, shards
-from judgekit.cache import ReplyCache
+from judgekit.api import score_file
 from judgekit.cli.common import (
     EXIT_INPUT,
     EXIT_INTERRUPTED,
@@ -23,10 +20,12 @@ from judgekit.cli.common import (
     fail,
 )
 from judgekit.config import DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_S
-from judgekit.errors import JudgeError, JudgekitError
+from judgekit.engine import files
+from judgekit.engine.files import Progress, RunResult
+from judgekit.errors import ConfigError, JudgeError, JudgekitError
 from judgekit.judge import Judge
 from judgekit.pricing import cost_usd, price_per_million
-from judgekit.records import FieldMap, validate_records
+from judgekit.records import FieldMap
 from judgekit.report import summary_table
 
 
@@ -156,36 +155,27 @@ def score(
         context=context_field,
     )
     try:
-        judge = Judge(rubric, **options)
-        prices = price_per_million(judge.config.model, price_in=price_in, price_out=price_out)
         if dry_run:
-            _print_dry_run(bulk.dry_run(judge, input_path, fields=fields, limit=limit), prices)
+            judge = Judge(rubric, **options)
+            prices = price_per_million(judge.config.model, price_in=price_in, price_out=price_out)
+            _print_dry_run(files.dry_run(judge.codec, input_path, fields=fields, limit=limit), prices)
             return
-        processes = _process_count(processes, judge, input_path, output_path)
-        cache = cache_file(cache_path, no_cache) if judge.rubric.kind == "llm" else None
-        if processes > 1:
-            if cache is not None:
-                ReplyCache(cache).close()  # a cache that cannot be used stops the run here, once
-            job = shards.ShardedJob(
-                rubric=rubric,
-                rubric_hash=judge.rubric.hash,
-                config=judge.config,
-                cache_path=cache,
-                input_path=input_path,
-                output_path=output_path,
-                overwrite=not resume,
-                fields=fields,
-                limit=limit,
-                processes=processes,
-            )
-            result = shards.score_file_in_processes(job, on_progress=_progress_printer())
-        else:
-            total = validate_records(input_path, fields, limit=limit) if input_path != "-" else None
-            if cache is not None:
-                judge.use_cache(ReplyCache(cache))
-            if not resume and output_path != "-":
-                Path(output_path).unlink(missing_ok=True)
-            result = asyncio.run(_score_and_close(judge, input_path, output_path, fields, limit, total))
+        result = score_file(
+            input_path,
+            output_path,
+            rubric=rubric,
+            cache=cache_file(cache_path, no_cache) or False,
+            resume=resume,
+            processes=processes,
+            limit=limit,
+            fields=fields,
+            on_progress=_progress_printer(),
+            **options,
+        )
+    except ConfigError as error:
+        if error.option is not None:
+            raise click.UsageError(str(error)) from None
+        fail(str(error), EXIT_INPUT)
     except JudgeError as error:
         fail(
             f"the judge failed, run stopped: {error}\nverdicts so far are in {output_path}; "
@@ -199,13 +189,19 @@ def score(
             f"interrupted; verdicts so far are in {output_path}; rerun the same command to resume",
             EXIT_INTERRUPTED,
         )
-    progress = result.progress
-    rubric_text = f"rubric {judge.rubric.name} {judge.rubric.version}, {judge.rubric.hash}"
+    _print_result(
+        result, output_path, price_per_million(result.judge_model, price_in=price_in, price_out=price_out)
+    )
+
+
+def _print_result(result: RunResult, output_path: str, prices: tuple[float, float] | None) -> None:
+    progress, rubric = result.progress, result.rubric
+    rubric_text = f"rubric {rubric.name} {rubric.version}, {rubric.hash}"
     echo_err(
         f"judged {progress.done} records into {output_path} ({rubric_text}); "
         f"{progress.skipped} already there, {progress.cached} from the cache"
     )
-    if judge.rubric.kind == "llm":
+    if rubric.kind == "llm":
         tokens = f"tokens: {progress.prompt_tokens:,} in, {progress.completion_tokens:,} out"
         if prices is not None:
             tokens += f", cost ${cost_usd(progress.prompt_tokens, progress.completion_tokens, prices):,.4f}"
@@ -213,39 +209,7 @@ def score(
     click.echo(summary_table(result.summary), err=output_path == "-")
 
 
-async def _score_and_close(
-    judge: Judge, input_path: str, output_path: str, fields: FieldMap, limit: int | None, total: int | None
-) -> bulk.RunResult:
-    try:
-        return await bulk.score_file(
-            judge,
-            input_path,
-            output_path,
-            fields=fields,
-            limit=limit,
-            total=total,
-            on_progress=_progress_printer(),
-        )
-    finally:
-        await judge.aclose()
-
-
-def _process_count(requested: int | None, judge: Judge, input_path: str, output_path: str) -> int:
-    """The worker processes to run: as asked, else one per 32 requests in flight for an LLM judge."""
-    if "-" in (input_path, output_path):
-        if requested not in (None, 1):
-            raise click.UsageError(
-                "--processes needs INPUT and OUTPUT files; with - one process reads or writes"
-            )
-        return 1
-    if requested is not None:
-        if requested > 1 and not shards.SUPPORTED:
-            raise click.UsageError("--processes above 1 needs a POSIX system (Linux, macOS)")
-        return requested
-    return shards.auto_processes(judge.config.concurrency) if judge.rubric.kind == "llm" else 1
-
-
-def _print_dry_run(estimate: bulk.DryRun, prices: tuple[float, float] | None) -> None:
+def _print_dry_run(estimate: files.DryRun, prices: tuple[float, float] | None) -> None:
     click.echo(
         f"{estimate.rows:,} records; about {estimate.prompt_tokens:,} prompt tokens and at most "
         f"{estimate.max_completion_tokens:,} completion tokens; nothing was sent"
@@ -255,12 +219,12 @@ def _print_dry_run(estimate: bulk.DryRun, prices: tuple[float, float] | None) ->
         click.echo(f"estimated cost: at most ${cost:,.4f}")
 
 
-def _progress_printer() -> Callable[[bulk.Progress], None] | None:
+def _progress_printer() -> Callable[[Progress], None] | None:
     """A one-line progress display on a terminal; nothing when stderr is not a terminal."""
     if not sys.stderr.isatty():
         return None
 
-    def show(progress: bulk.Progress) -> None:
+    def show(progress: Progress) -> None:
         total = f"/{progress.total - progress.skipped:,}" if progress.total is not None else ""
         eta = f" ETA {progress.eta_s:,.0f}s" if progress.eta_s is not None else ""
         sys.stderr.write(

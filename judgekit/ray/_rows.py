@@ -7,12 +7,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from judgekit.completions import JudgeReply, JudgeRequest, RetryableError, reply_from_completion
+from judgekit.config import resolve_config
+from judgekit.engine.codec import Codec
+from judgekit.engine.exchange import JudgeReply, JudgeRequest, RetryableError, reply_from_completion
 from judgekit.errors import ConfigError, InputError
-from judgekit.judge import Judge
 from judgekit.ray._columns import VERDICT_COLUMNS, Row, plain_value, verdict_to_row
 from judgekit.records import FieldMap, Record, record_from_mapping
-from judgekit.rubrics import Rubric
+from judgekit.rubrics import Rubric, load_rubric
 from judgekit.verdicts import Usage, Verdict
 
 RowFunction = Callable[[Row], Row]
@@ -22,7 +23,7 @@ _RECORD_KEY = "judgekit_record"
 """Where `preprocess` keeps the mapped record: Ray LLM stages overwrite `prompt`, `model`, ..."""
 RECORD_PARTS = ("id", "prompt", "response", "category", "context")
 _UNSENT_BASE_URL = "http://judgekit-ray.invalid/v1"
-"""A Judge that only renders requests or parses replies needs an endpoint it never calls."""
+"""The endpoint in the codec's cache keys: Ray's stages send, judgekit's codec never does."""
 
 
 def preprocess(
@@ -43,13 +44,13 @@ def preprocess(
     for `postprocess`.
     """
     fields = fields or FieldMap()
-    judge = _offline_judge(rubric, model, options)
-    if processor == "engine" and judge.config.logprobs:
+    codec = _offline_codec(rubric, model, options)
+    if processor == "engine" and codec.config.logprobs:
         raise ConfigError("logprobs are not read from the vLLM engine processor; drop logprobs=True")
 
     def render(row: Row) -> Row:
         record = record_from_row(row, fields)
-        request = judge.request_for(record)
+        request = codec.request_for(record)
         stash = {part: getattr(record, part) for part in RECORD_PARTS}
         if processor == "http":
             return {"payload": request.body(), _RECORD_KEY: stash}
@@ -80,30 +81,30 @@ def postprocess(
     `keep_columns` are input columns copied into the output.
     """
     fields = fields or FieldMap()
-    judge = _offline_judge(rubric, model or "", options)
+    codec = _offline_codec(rubric, model or "", options)
     _check_keep_columns(keep_columns)
 
     def parse(row: Row) -> Row:
         record = _stashed_record(row, fields)
         if "http_response" in row:
-            verdict = _http_verdict(judge, record, row["http_response"], model or "")
+            verdict = _http_verdict(codec, record, row["http_response"], model or "")
         else:
-            verdict = judge.verdict_from_reply(record, _engine_reply(row, model or "", judge.max_tokens))
+            verdict = codec.verdict_from_reply(record, _engine_reply(row, model or "", codec.max_tokens))
         output = verdict_to_row(verdict)
         return output | {name: _kept_value(row, name, fields) for name in keep_columns}
 
     return parse
 
 
-def _offline_judge(rubric: RubricSpec, model: str, options: Mapping[str, Any]) -> Judge:
-    """A Judge that renders requests and parses replies and never sends: it holds no API key."""
-    judge = Judge(rubric, model=model or "unknown", base_url=_UNSENT_BASE_URL, **options)
-    if judge.rubric.kind != "llm":
+def _offline_codec(rubric: RubricSpec, model: str, options: Mapping[str, Any]) -> Codec:
+    """The codec that renders requests and parses replies; nothing here sends, so it holds no API key."""
+    loaded = load_rubric(rubric)
+    if loaded.kind != "llm":
         raise ConfigError(
-            f"rubric '{judge.rubric.name}' judges with keywords and needs no LLM; use judge_dataset()"
+            f"rubric '{loaded.name}' judges with keywords and needs no LLM; use judge_dataset()"
         )
-    judge.config = judge.config.model_copy(update={"api_key": None})
-    return judge
+    config = resolve_config(model=model or "unknown", base_url=_UNSENT_BASE_URL, **options)
+    return Codec(loaded, config.model_copy(update={"api_key": None}))
 
 
 def record_from_row(row: Mapping[str, Any], fields: FieldMap) -> Record:
@@ -135,16 +136,16 @@ def _kept_value(row: Mapping[str, Any], name: str, fields: FieldMap) -> Any:
     return plain_value(row.get(name))
 
 
-def _http_verdict(judge: Judge, record: Record, body: Any, model: str) -> Verdict:
+def _http_verdict(codec: Codec, record: Record, body: Any, model: str) -> Verdict:
     if isinstance(body, Mapping) and body.get("error") is not None:
         error = body["error"]
         message = error.get("message") if isinstance(error, Mapping) else error
-        return judge.error_verdict(record, f"the endpoint answered with an error: {message}")
+        return codec.error_verdict(record, f"the endpoint answered with an error: {message}")
     try:
         reply = reply_from_completion(body, model)
     except RetryableError as error:
-        return judge.error_verdict(record, str(error))
-    return judge.verdict_from_reply(record, reply)
+        return codec.error_verdict(record, str(error))
+    return codec.verdict_from_reply(record, reply)
 
 
 def _engine_reply(row: Mapping[str, Any], model: str, max_tokens: int) -> JudgeReply:

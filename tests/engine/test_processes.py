@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from runs import requests_per_row, score_command, wait_for_size, write_rows
 
-from judgekit import shards
+from judgekit.engine import processes
+from judgekit.engine.processes import auto_processes
 from judgekit.judge import Judge
 from judgekit.records import FieldMap, Shard, read_records
-from judgekit.shards import auto_processes
 from judgekit.summary import Summarizer, summarize_verdicts
 from judgekit.testing import JudgeServer
 from judgekit.verdicts import Verdict
@@ -243,13 +243,12 @@ def test_an_id_repeated_across_workers_names_both_lines(tmp_path: Path, server: 
 def test_spawned_workers_as_on_macos(
     tmp_path: Path, server: JudgeServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(shards, "START_METHOD", "spawn")  # fresh interpreters, arguments pickled
+    monkeypatch.setattr(processes, "START_METHOD", "spawn")  # fresh interpreters, arguments pickled
     source = write_rows(tmp_path / "in.jsonl", 60)
     output = tmp_path / "out.jsonl"
     judge = Judge("policy", model="judge-model", base_url=server.url, concurrency=4)
-    job = shards.ShardedJob(
-        rubric="policy",
-        rubric_hash=judge.rubric.hash,
+    job = processes.ShardedJob(
+        rubric=judge.rubric,
         config=judge.config,
         cache_path=tmp_path / "cache.sqlite",
         input_path=str(source),
@@ -259,7 +258,7 @@ def test_spawned_workers_as_on_macos(
         limit=None,
         processes=2,
     )
-    result = shards.score_file_in_processes(job)
+    result = processes.score_file_in_processes(job)
     assert result.summary.overall.rows == 60 and result.progress.total == 60
     assert sorted(_ids(output)) == sorted(f"r{i}" for i in range(60))
     assert server.request_count == 60

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from judgekit.limits import (
+from judgekit.engine.flow import (
     RETRYABLE_STATUS,
     FlowControl,
     Outcome,

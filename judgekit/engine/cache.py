@@ -22,9 +22,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from judgekit.config import OPENAI_BASE_URL
 from judgekit.errors import ConfigError
 
-OPENAI_DEFAULT_ENDPOINT = "https://api.openai.com/v1"
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 30.0
 
@@ -45,7 +45,7 @@ def cache_key(*, endpoint: str | None, model: str, rubric_hash: str, body: Mappi
     never an input can never reach the cache file.
     """
     content = {
-        "endpoint": (endpoint or OPENAI_DEFAULT_ENDPOINT).rstrip("/"),
+        "endpoint": (endpoint or OPENAI_BASE_URL).rstrip("/"),
         "model": model,
         "rubric_hash": rubric_hash,
         "body": _canonical(body),

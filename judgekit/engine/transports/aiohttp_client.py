@@ -1,7 +1,7 @@
 """The default transport: chat completions posted with aiohttp, the only module that imports it.
 
 Several times faster per request than the openai SDK (see bench/); `--transport sdk`
-(`sdk_client.py`) is there for what only the SDK does (custom HTTP clients, Azure AD auth).
+(`openai_sdk.py`) is there for what only the SDK does (custom HTTP clients, Azure AD auth).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import time
 import aiohttp
 
 from judgekit._version import __version__
-from judgekit.completions import (
-    OPENAI_BASE_URL,
+from judgekit.config import OPENAI_BASE_URL, JudgeConfig
+from judgekit.engine.exchange import (
     JudgeReply,
     JudgeRequest,
     RetryableError,
@@ -23,7 +23,6 @@ from judgekit.completions import (
     reply_from_completion,
     status_error,
 )
-from judgekit.config import JudgeConfig
 
 LARGE_BODY_BYTES = 1 << 20
 

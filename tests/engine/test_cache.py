@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from judgekit.cache import OPENAI_DEFAULT_ENDPOINT, GroupCommit, ReplyCache, cache_key, default_cache_path
+from judgekit.config import OPENAI_BASE_URL
+from judgekit.engine.cache import GroupCommit, ReplyCache, cache_key, default_cache_path
 from judgekit.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,7 +109,7 @@ def test_key_ignores_trailing_slash_on_endpoint() -> None:
     assert key(endpoint="http://127.0.0.1:8000/v1/") == key()
 
 
-@pytest.mark.parametrize("endpoint", [None, "", OPENAI_DEFAULT_ENDPOINT, OPENAI_DEFAULT_ENDPOINT + "/"])
+@pytest.mark.parametrize("endpoint", [None, "", OPENAI_BASE_URL, OPENAI_BASE_URL + "/"])
 def test_missing_endpoint_means_openai(endpoint: str | None) -> None:
     assert key(endpoint=endpoint) == key(endpoint="https://api.openai.com/v1")
 
@@ -215,7 +216,7 @@ def test_another_process_sees_writes(cache: ReplyCache) -> None:
     cache.put("from-parent", REPLY)
     child = (
         "import json, sys\n"
-        "from judgekit.cache import ReplyCache\n"
+        "from judgekit.engine.cache import ReplyCache\n"
         "with ReplyCache(sys.argv[1]) as cache:\n"
         "    print(json.dumps(cache.get('from-parent')))\n"
         "    cache.put('from-child', {'text': 'hello'})\n"
@@ -227,7 +228,7 @@ def test_another_process_sees_writes(cache: ReplyCache) -> None:
 
 WRITER = """
 import sys
-from judgekit.cache import ReplyCache
+from judgekit.engine.cache import ReplyCache
 cache = ReplyCache(sys.argv[1])
 i = 0
 while True:

@@ -1,4 +1,4 @@
-"""Bulk runs: a JSONL file in, a verdict JSONL out, resumable, with progress and a summary."""
+"""A bulk job in one process: a JSONL file in, a verdict JSONL out, resumable, with progress and a summary."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from judgekit.config import CHARS_PER_TOKEN
-from judgekit.judge import Judge
-from judgekit.prompts import render_messages
+from judgekit.engine.codec import Codec
+from judgekit.engine.pool import judge_each
+from judgekit.engine.sender import Sender
 from judgekit.records import FieldMap, Record, read_records
 from judgekit.results import VerdictWriter, completed_ids
-from judgekit.runner import judge_each
+from judgekit.rubrics import Rubric
 from judgekit.summary import Summarizer, Summary
 from judgekit.verdicts import Verdict
 
@@ -49,14 +50,16 @@ class Progress:
 
 @dataclass(frozen=True)
 class RunResult:
-    """What a bulk run did."""
+    """What a bulk run did: the summary of the whole output, the counters, and who judged."""
 
     summary: Summary
     progress: Progress
+    rubric: Rubric
+    judge_model: str | None
 
 
-async def score_file(
-    judge: Judge,
+async def judge_file(
+    sender: Sender,
     input_path: str,
     output_path: str,
     *,
@@ -73,19 +76,22 @@ async def score_file(
     """
     summarizer = Summarizer()
     done_ids = (
-        completed_ids(Path(output_path), judge.rubric.hash, counted=summarizer)
+        completed_ids(Path(output_path), sender.codec.rubric.hash, counted=summarizer)
         if output_path != "-"
         else set()
     )
     progress = Progress(total=total, skipped=len(done_ids))
     # A validated file needs no second duplicate check, which would hold every id in memory.
     records = read_records(input_path, fields, check_duplicates=total is None, limit=limit)
-    await judge_into(judge, skip_done(records, done_ids), output_path, summarizer, progress, on_progress)
-    return RunResult(summary=summarizer.summary(), progress=progress)
+    await judge_into(sender, skip_done(records, done_ids), output_path, summarizer, progress, on_progress)
+    codec = sender.codec
+    return RunResult(
+        summary=summarizer.summary(), progress=progress, rubric=codec.rubric, judge_model=codec.config.model
+    )
 
 
 async def judge_into(
-    judge: Judge,
+    sender: Sender,
     records: Iterable[Record],
     output_path: str,
     summarizer: Summarizer,
@@ -102,7 +108,7 @@ async def judge_into(
             _count(progress, verdict)
 
         try:
-            await judge_each(records, judge.judge_record, take, concurrency=judge.config.concurrency)
+            await judge_each(records, sender.judge_record, take, concurrency=sender.codec.config.concurrency)
         finally:
             ticker.cancel()
             if on_progress is not None:
@@ -143,13 +149,13 @@ class DryRun:
     max_completion_tokens: int
 
 
-def dry_run(judge: Judge, input_path: str, *, fields: FieldMap, limit: int | None = None) -> DryRun:
+def dry_run(codec: Codec, input_path: str, *, fields: FieldMap, limit: int | None = None) -> DryRun:
     """Render every prompt and estimate tokens (about 4 characters a token)."""
     rows = chars = 0
+    llm = codec.rubric.kind == "llm"
     for record in read_records(input_path, fields, limit=limit):
         rows += 1
-        if judge.rubric.kind == "llm":
-            chars += sum(len(message["content"]) for message in render_messages(judge.rubric, record))
-    per_reply = judge.max_tokens
-    completion = rows * per_reply if judge.rubric.kind == "llm" else 0
+        if llm:
+            chars += sum(len(message["content"]) for message in codec.messages_for(record))
+    completion = rows * codec.max_tokens if llm else 0
     return DryRun(rows=rows, prompt_tokens=chars // CHARS_PER_TOKEN, max_completion_tokens=completion)

@@ -1,7 +1,8 @@
-"""The openai SDK transport: slower than aiohttp, for what only the SDK does (Azure AD, custom clients).
+"""The openai SDK transport: slower than aiohttp, for what only the SDK does.
 
-`open_sdk` builds the SDK client for a configured endpoint, Azure's when `api_version` is set; the
-Batch API's calls (`judgekit.batch.remote`) use it too.
+That is a custom `httpx2.AsyncClient` (proxies, custom TLS, a gateway) and Azure AD token
+providers, passed as `SdkHooks`. `open_sdk` builds the SDK client for a configured endpoint,
+Azure's when `api_version` is set; the Batch API's calls (`judgekit.batch.remote`) use it too.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from typing import Any, Literal, overload
 
 import openai
 
-from judgekit.completions import (
+from judgekit.config import JudgeConfig
+from judgekit.engine.exchange import (
     JudgeReply,
     JudgeRequest,
     RetryableError,
@@ -20,14 +22,16 @@ from judgekit.completions import (
     reply_from_completion,
     status_error,
 )
-from judgekit.config import JudgeConfig
+from judgekit.engine.transports import SdkHooks
 
 
 class SdkClient:
     """Sends through the openai SDK (slower; for SDK-only features)."""
 
-    def __init__(self, config: JudgeConfig):
-        self._sdk = open_sdk(config, asynchronous=True, timeout_s=config.timeout_s, max_retries=0)
+    def __init__(self, config: JudgeConfig, hooks: SdkHooks | None = None):
+        self._sdk = open_sdk(
+            config, asynchronous=True, timeout_s=config.timeout_s, max_retries=0, hooks=hooks
+        )
 
     async def send(self, request: JudgeRequest) -> JudgeReply:
         """Send `request`; raise RetryableError, RequestRejected or JudgeError on failure."""
@@ -53,23 +57,45 @@ class SdkClient:
 
 @overload
 def open_sdk(
-    config: JudgeConfig, *, asynchronous: Literal[True], timeout_s: float, max_retries: int
+    config: JudgeConfig,
+    *,
+    asynchronous: Literal[True],
+    timeout_s: float,
+    max_retries: int,
+    hooks: SdkHooks | None = None,
 ) -> openai.AsyncOpenAI: ...
 @overload
 def open_sdk(
-    config: JudgeConfig, *, asynchronous: Literal[False], timeout_s: float, max_retries: int
+    config: JudgeConfig,
+    *,
+    asynchronous: Literal[False],
+    timeout_s: float,
+    max_retries: int,
+    hooks: SdkHooks | None = None,
 ) -> openai.OpenAI: ...
 def open_sdk(
-    config: JudgeConfig, *, asynchronous: bool, timeout_s: float, max_retries: int
+    config: JudgeConfig,
+    *,
+    asynchronous: bool,
+    timeout_s: float,
+    max_retries: int,
+    hooks: SdkHooks | None = None,
 ) -> openai.AsyncOpenAI | openai.OpenAI:
     """An openai SDK client for the configured endpoint (the async one, or the sync one).
 
     With `api_version` and `base_url` set, Azure OpenAI's client: `base_url` is then the resource
-    endpoint, the key goes in the `api-key` header and every call carries `?api-version=`.
+    endpoint, the key goes in the `api-key` header and every call carries `?api-version=`; with
+    `hooks.azure_ad_token_provider`, an Entra ID bearer token replaces the key.
     """
+    hooks = hooks or SdkHooks()
     common: dict[str, Any] = {"api_key": api_key(config), "timeout": timeout_s, "max_retries": max_retries}
+    if hooks.http_client is not None:
+        common["http_client"] = hooks.http_client
     endpoint, version = config.base_url, config.api_version
     if endpoint and version:
+        if hooks.azure_ad_token_provider is not None:
+            common["api_key"] = None
+            common["azure_ad_token_provider"] = hooks.azure_ad_token_provider
         if asynchronous:
             return openai.AsyncAzureOpenAI(azure_endpoint=endpoint, api_version=version, **common)
         return openai.AzureOpenAI(azure_endpoint=endpoint, api_version=version, **common)

@@ -29,14 +29,16 @@ from typing import Any
 
 import numpy as np
 
-from judgekit.bulk import PROGRESS_INTERVAL_S, Progress, RunResult, judge_into, skip_done
-from judgekit.cache import ReplyCache
-from judgekit.completions import transport
 from judgekit.config import JudgeConfig
+from judgekit.engine.cache import ReplyCache
+from judgekit.engine.codec import Codec
+from judgekit.engine.files import PROGRESS_INTERVAL_S, Progress, RunResult, judge_into, skip_done
+from judgekit.engine.sender import Sender
+from judgekit.engine.transports import preload
 from judgekit.errors import InputError, JudgeError, JudgekitError
-from judgekit.judge import Judge
 from judgekit.records import FieldMap, Shard, check_unique_ids, read_records, scan_records
 from judgekit.results import completed_ids
+from judgekit.rubrics import Rubric
 from judgekit.summary import Summarizer
 
 REQUESTS_PER_PROCESS = 32
@@ -65,9 +67,8 @@ def auto_processes(concurrency: int) -> int:
 class ShardedJob:
     """What every worker needs to rebuild its judge and find its share of the work."""
 
-    rubric: str | Path
-    rubric_hash: str
-    """The hash of the rubric the parent loaded: a worker that loads another stops the run."""
+    rubric: Rubric
+    """The rubric the parent loaded (its template inside): every worker judges under the same."""
     config: JudgeConfig
     cache_path: Path | None
     input_path: str
@@ -121,7 +122,7 @@ def score_file_in_processes(
 ) -> RunResult:
     """Judge `job.input_path` into `job.output_path` with `job.processes` worker processes.
 
-    As `bulk.score_file`: resumes from the output, and returns the merged summary and progress.
+    As `files.judge_file`: resumes from the output, and returns the merged summary and progress.
     The input is checked in full before any request, as in a single process, but in parallel:
     each worker checks its own records, and the parent looks for ids repeated across them.
     Raises InputError (as JudgekitError) for bad input, JudgeError when a worker failed for the
@@ -131,13 +132,13 @@ def score_file_in_processes(
     done_ids = (
         set()
         if job.overwrite
-        else completed_ids(Path(job.output_path), job.rubric_hash, counted=outcome.summarizer)
+        else completed_ids(Path(job.output_path), job.rubric.hash, counted=outcome.summarizer)
     )
     progress = Progress(total=None, skipped=len(done_ids))
     forking = START_METHOD == "fork"
     context = multiprocessing.get_context("fork") if forking else multiprocessing.get_context("spawn")
     if forking:
-        transport(job.config)  # its import (aiohttp: 0.2 s) once, here, rather than in every worker
+        preload(job.config)  # its import (aiohttp: 0.2 s) once, here, rather than in every worker
     workers: list[_Worker] = []
     for index in range(job.processes):
         # One-way pipes: a worker that exits with a stop request unread makes no error here.
@@ -171,7 +172,12 @@ def score_file_in_processes(
         raise JudgeError(message) if kind == "judge" else JudgekitError(message)
     if outcome.interrupted:
         raise KeyboardInterrupt
-    return RunResult(summary=outcome.summarizer.summary(), progress=progress)
+    return RunResult(
+        summary=outcome.summarizer.summary(),
+        progress=progress,
+        rubric=job.rubric,
+        judge_model=job.config.model,
+    )
 
 
 def _validate(job: ShardedJob, workers: list[_Worker]) -> int:
@@ -297,17 +303,13 @@ async def _judge_shard(
         main.cancel()
 
     loop.add_reader(ends.control.fileno(), stop)
-    judge = Judge(job.rubric, config=job.worker_config(shard.index))
-    if judge.rubric.hash != job.rubric_hash:
-        raise JudgekitError(f"the rubric {job.rubric} changed while the run started; run again")
     cache = ReplyCache(job.cache_path) if job.cache_path is not None else None
-    if cache is not None:
-        judge.use_cache(cache)
+    sender = Sender(Codec(job.rubric, job.worker_config(shard.index)), cache=cache)
     summarizer, progress = Summarizer(), Progress(total=None)
     records = read_records(job.input_path, job.fields, check_duplicates=False, limit=job.limit, shard=shard)
     try:
         await judge_into(
-            judge,
+            sender,
             skip_done(records, done_ids),
             job.output_path,
             summarizer,
@@ -315,7 +317,7 @@ async def _judge_shard(
             on_progress=lambda now: _report(ends, ("progress", _counters(now))),
         )
     finally:
-        await judge.aclose()
+        await sender.aclose()
         if cache is not None:
             cache.close()
     return summarizer, progress

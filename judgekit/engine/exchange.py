@@ -1,23 +1,21 @@
 """The judge request and reply, and how a chat completion or an HTTP status maps onto them.
 
-Transport-independent: the transports (`client.AiohttpClient`, `sdk_client.SdkClient`), the Batch
-API and Ray share these. Failures map onto three outcomes: retry it (`RetryableError`), give this
-record an error verdict (`RequestRejected`), or stop the whole run (`JudgeError`). Nothing here
-imports an HTTP library: `make_client` imports the chosen transport when a judge first sends.
+Transport-independent: the transports (`engine.transports`), the codec, the Batch API and Ray
+share these. Failures map onto three outcomes: retry it (`RetryableError`), give this record an
+error verdict (`RequestRejected`), or stop the whole run (`JudgeError`). Nothing here imports an
+HTTP library, and nothing here imports a transport: they import this module.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from judgekit.config import LOCAL_API_KEY, JudgeConfig
+from judgekit.engine.flow import RATE_LIMIT_HEADERS, is_retryable_status
 from judgekit.errors import JudgeError
-from judgekit.limits import RATE_LIMIT_HEADERS, is_retryable_status
 from judgekit.verdicts import TokenLogprobs, Usage
-
-OPENAI_BASE_URL = "https://api.openai.com/v1"
 
 
 @dataclass(frozen=True)
@@ -96,22 +94,6 @@ class JudgeClient(Protocol):
     async def aclose(self) -> None:
         """Close the connection pool."""
         ...
-
-
-def make_client(config: JudgeConfig) -> JudgeClient:
-    """A client of the transport `config.transport` names."""
-    return transport(config)(config)
-
-
-def transport(config: JudgeConfig) -> Callable[[JudgeConfig], JudgeClient]:
-    """The client class of `config.transport`, importing its module (aiohttp or the openai SDK)."""
-    if config.transport == "sdk":
-        from judgekit.sdk_client import SdkClient
-
-        return SdkClient
-    from judgekit.client import AiohttpClient
-
-    return AiohttpClient
 
 
 def api_key(config: JudgeConfig) -> str:
@@ -200,3 +182,31 @@ def retry_after_s(headers: Mapping[str, str]) -> float | None:
             except ValueError:
                 continue
     return None
+
+
+def stored_reply(reply: JudgeReply) -> dict[str, Any]:
+    """What the reply cache keeps of a reply: its content, not its timing or rate-limit headers."""
+    return {
+        "text": reply.text,
+        "refusal": reply.refusal,
+        "finish_reason": reply.finish_reason,
+        "usage": reply.usage.model_dump(),
+        "model": reply.model,
+        "tokens": [[token, [list(alt) for alt in alternatives]] for token, alternatives in reply.tokens],
+    }
+
+
+def reply_from_stored(stored: Mapping[str, Any], model: str) -> JudgeReply:
+    """The reply `stored_reply` kept; `model` where the stored reply names none."""
+    return JudgeReply(
+        text=stored.get("text"),
+        refusal=stored.get("refusal"),
+        finish_reason=stored.get("finish_reason"),
+        usage=Usage.model_validate(stored.get("usage") or {}),
+        latency_ms=0.0,
+        model=stored.get("model") or model,
+        tokens=[
+            (token, [(alt, logprob) for alt, logprob in alternatives])
+            for token, alternatives in stored.get("tokens") or []
+        ],
+    )

@@ -1,0 +1,189 @@
+"""The pure half of judging: records into requests, replies into verdicts, requests into cache keys.
+
+No I/O and no event loop: the online sender, the Batch API (`judgekit.batch`) and Ray
+(`judgekit.ray`) each move requests and replies their own way and share this codec, so a verdict
+is the same whichever way its reply came.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import cached_property
+from typing import Any
+
+from judgekit.config import OPENAI_BASE_URL, JudgeConfig
+from judgekit.engine.cache import GroupCommit, ReplyCache, cache_key
+from judgekit.engine.exchange import JudgeReply, JudgeRequest, reply_from_stored, stored_reply
+from judgekit.keywords import find_refusal, get_keyword_set
+from judgekit.prompts import render_messages
+from judgekit.records import Record
+from judgekit.rubrics import Rubric
+from judgekit.verdicts import Verdict, derive_outcome, expected_score, parse_reply, reply_schema
+
+Messages = list[dict[str, str]]
+
+
+class Codec:
+    """A rubric and a judge configuration: what to send for a record, and what a reply means.
+
+    Requests are structured (`response_format` with the rubric's reply schema) unless asked for
+    text; which one a run sends is the sender's choice (`output_mode`, and what the endpoint
+    accepts), not the codec's.
+    """
+
+    def __init__(self, rubric: Rubric, config: JudgeConfig):
+        self.rubric = rubric
+        self.config = config
+        self._key_prefixes: dict[tuple[bool, str], str] = {}
+
+    @property
+    def max_tokens(self) -> int:
+        """The completion-token limit of this judge's requests: the config's, else the rubric's."""
+        return self.config.max_tokens or self.rubric.generation.max_tokens
+
+    @property
+    def structured(self) -> bool:
+        """Whether requests start structured: every output mode but `text`."""
+        return self.config.output_mode != "text"
+
+    def messages_for(self, record: Record) -> Messages:
+        """The judge prompt for `record`: the rubric's static system message, then the record's."""
+        return render_messages(self.rubric, record)
+
+    def request_for(self, record: Record, *, structured: bool | None = None) -> JudgeRequest:
+        """The judge request for `record`; structured unless text mode is set or asked for."""
+        return self.request(self.messages_for(record), structured=structured)
+
+    def request(self, messages: Messages, *, structured: bool | None = None) -> JudgeRequest:
+        """The judge request carrying `messages`."""
+        structured = self.structured if structured is None else structured
+        return JudgeRequest(
+            messages=messages,
+            response_format=self._response_format if structured else None,
+            **self._settings,
+        )
+
+    @cached_property
+    def _settings(self) -> dict[str, Any]:
+        """The request fields every record shares (from the rubric and the config)."""
+        generation, config = self.rubric.generation, self.config
+        assert config.model is not None
+        return {
+            "model": config.model,
+            "temperature": config.temperature if config.temperature is not None else generation.temperature,
+            "max_tokens": self.max_tokens,
+            "logprobs": config.logprobs,
+            "top_p": generation.top_p,
+            "seed": generation.seed,
+        }
+
+    @cached_property
+    def _response_format(self) -> dict[str, Any]:
+        """The structured-output request: the rubric's reply schema."""
+        return {
+            "type": "json_schema",
+            "json_schema": {
+                "name": f"{self.rubric.name.replace('-', '_')}_verdict",
+                "schema": reply_schema(self.rubric),
+                "strict": True,
+            },
+        }
+
+    def cache_key(self, request: JudgeRequest) -> str:
+        """The reply cache's key for `request` on this judge's endpoint and rubric.
+
+        Everything but the record's own message is the same for every request of this judge, so
+        its digest is computed once and only the record's message is hashed per request.
+        """
+        system, *rest = request.messages
+        memo = (request.response_format is not None, system["content"])
+        prefix = self._key_prefixes.get(memo)
+        if prefix is None:
+            static = {**request.body(), "messages": [system]}
+            endpoint = self.config.base_url or OPENAI_BASE_URL
+            prefix = cache_key(
+                endpoint=endpoint, model=request.model, rubric_hash=self.rubric.hash, body=static
+            )
+            self._key_prefixes[memo] = prefix
+        record_part = json.dumps(rest, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(f"{prefix}\n{record_part}".encode()).hexdigest()
+
+    def cached_reply(self, request: JudgeRequest, cache: ReplyCache | GroupCommit) -> JudgeReply | None:
+        """The reply `cache` holds for `request`, from any transport (online, Batch API)."""
+        hit = cache.get(self.cache_key(request))
+        return reply_from_stored(hit, request.model) if hit is not None else None
+
+    def store_reply(self, request: JudgeRequest, reply: JudgeReply, cache: ReplyCache | GroupCommit) -> None:
+        """Store `reply` in `cache` under the key every transport uses for `request`."""
+        cache.put(self.cache_key(request), stored_reply(reply))
+
+    def verdict_from_reply(self, record: Record, reply: JudgeReply, *, cached: bool = False) -> Verdict:
+        """Parse and check the judge's reply to `record` (from any transport: online, Batch API, Ray)."""
+        parsed = parse_reply(
+            reply.text, self.rubric, refusal=reply.refusal, finish_reason=reply.finish_reason
+        )
+        common: dict[str, Any] = {
+            "judge_model": reply.model,
+            "usage": reply.usage,
+            "latency_ms": round(reply.latency_ms, 1) if reply.latency_ms is not None else None,
+            "cached": cached or None,
+        }
+        if parsed.status != "ok":
+            return self.verdict(
+                record, status=parsed.status, error=parsed.error, raw=reply.text or reply.refusal, **common
+            )
+        try:
+            outcome = derive_outcome(parsed.values, self.rubric)
+        except ValueError as error:
+            return self.verdict(record, status="parse_error", error=str(error), raw=reply.text, **common)
+        reasoning = parsed.values.get("reasoning")
+        return self.verdict(
+            record,
+            score=outcome.score,
+            harmful=outcome.harmful,
+            refused=outcome.refused,
+            categories=outcome.categories,
+            fields={k: v for k, v in parsed.values.items() if k != "reasoning"},
+            reasoning=reasoning if isinstance(reasoning, str) else None,
+            expected_score=expected_score(reply.tokens, self.rubric) if reply.tokens else None,
+            raw=reply.text if self.config.keep_raw else None,
+            **common,
+        )
+
+    def error_verdict(self, record: Record, message: str) -> Verdict:
+        """The verdict of a record whose request failed."""
+        return self.verdict(record, status="api_error", error=message)
+
+    def keyword_verdict(self, record: Record) -> Verdict:
+        """The verdict of a keyword rubric: a refusal phrase found in the response, or none."""
+        assert self.rubric.keyword_set is not None
+        match = find_refusal(record.response, get_keyword_set(self.rubric.keyword_set))
+        values = {"refused": match is not None}
+        outcome = derive_outcome(values, self.rubric)
+        reasoning = (
+            f"refusal string {match!r} found"
+            if match is not None
+            else f"no refusal string of set '{self.rubric.keyword_set}' found"
+        )
+        return self.verdict(
+            record,
+            score=outcome.score,
+            harmful=outcome.harmful,
+            refused=outcome.refused,
+            fields=values,
+            reasoning=reasoning,
+        )
+
+    def verdict(self, record: Record, **values: Any) -> Verdict:
+        """A verdict on `record` under this rubric, with the record's input when configured."""
+        if self.config.include_input:
+            values["input"] = record.as_input()
+        return Verdict(
+            id=record.id,
+            category=record.category,
+            rubric=self.rubric.name,
+            rubric_version=self.rubric.version,
+            rubric_hash=self.rubric.hash,
+            **values,
+        )
