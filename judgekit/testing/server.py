@@ -43,6 +43,8 @@ class JudgeServer:
 
     - ``latency_s``: delay before each chat reply, faults included; requests overlap.
     - ``api_key``: if set, requests without ``Authorization: Bearer <key>`` get 401.
+    - chat completions answer on OpenAI's URL and on Azure's deployment URL
+      (``/openai/deployments/NAME/chat/completions?api-version=V``).
     - ``models``: if set, other models get 404 ``model_not_found``.
     - ``supports_json_schema``: if False, a ``json_schema`` response_format gets 400.
     - ``max_context_tokens``: longer prompts get 400 ``context_length_exceeded``.
@@ -268,7 +270,7 @@ class JudgeServer:
             if request.headers.get(b"authorization") != expected:
                 return 0.0, error_response(401, "Incorrect API key provided.", code="invalid_api_key")
         route = (request.method, request.path)
-        if route == (b"POST", b"/v1/chat/completions"):
+        if route == (b"POST", b"/v1/chat/completions") or _is_azure_chat(request):
             return self._chat(body)
         if route == (b"GET", b"/v1/models"):
             return 0.0, self._list_models()
@@ -394,3 +396,13 @@ class JudgeServer:
         if self._stub is None or self._stub[0] != schema:
             self._stub = (schema, json.dumps(stub(schema, schema)))
         return self._stub[1]
+
+
+def _is_azure_chat(request: Request) -> bool:
+    """Azure OpenAI's chat URL, `/openai/deployments/NAME/chat/completions` (the query aside)."""
+    path = request.path
+    return (
+        request.method == b"POST"
+        and path.startswith(b"/openai/deployments/")
+        and path.endswith(b"/chat/completions")
+    )
