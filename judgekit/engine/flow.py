@@ -13,8 +13,8 @@ One `FlowControl` per run; every request goes through it (a sketch of the caller
     except BaseException:
         flow.release(permit, used_tokens=None, outcome="error")
         raise
-    flow.release(permit, used_tokens=reply.usage.total_tokens, outcome="ok")
-    flow.observe_headers(reply.headers)
+    flow.release(permit, used_tokens=prompt_tokens + completion_tokens, outcome="ok")
+    flow.observe_headers(reply.rate_limits)
 
 How it works:
 
@@ -53,17 +53,17 @@ __all__ = [
     "RATE_LIMIT_HEADERS",
     "RETRYABLE_STATUS",
     "FlowControl",
-    "Outcome",
     "Permit",
     "RateLimitHeaders",
+    "RequestOutcome",
     "backoff_s",
     "is_retryable_status",
     "parse_duration_s",
     "parse_rate_limit_headers",
 ]
 
-Outcome: TypeAlias = Literal["ok", "rate_limited", "error"]
-_OUTCOMES = frozenset(get_args(Outcome))
+RequestOutcome: TypeAlias = Literal["ok", "rate_limited", "error"]
+_OUTCOMES = frozenset(get_args(RequestOutcome))
 
 DEFAULT_BURST_S = 1.0
 """Seconds of budget an idle bucket holds: the largest burst a cold start may send at once."""
@@ -278,7 +278,7 @@ class FlowControl:
             return self._grant(estimated_tokens)
         return await self._wait(estimated_tokens)
 
-    def release(self, permit: Permit, *, used_tokens: int | None, outcome: Outcome) -> None:
+    def release(self, permit: Permit, *, used_tokens: int | None, outcome: RequestOutcome) -> None:
         """Give a permit back: free its slot, correct the TPM budget, adapt the concurrency limit.
 
         `used_tokens` is the reply's `usage.total_tokens`; the budget is corrected by the

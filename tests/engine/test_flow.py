@@ -22,9 +22,9 @@ import pytest
 from judgekit.engine.flow import (
     RETRYABLE_STATUS,
     FlowControl,
-    Outcome,
     Permit,
     RateLimitHeaders,
+    RequestOutcome,
     backoff_s,
     is_retryable_status,
     parse_duration_s,
@@ -154,7 +154,7 @@ def test_cap_holds_in_virtual_time_with_budgets_and_429s() -> None:
                 assert holding <= 32
                 await vt.sleep(rng.uniform(0.05, 2.0))
                 holding -= 1
-                outcome: Outcome = "rate_limited" if rng.random() < 0.02 else "ok"
+                outcome: RequestOutcome = "rate_limited" if rng.random() < 0.02 else "ok"
                 flow.release(permit, used_tokens=rng.randint(50, 500), outcome=outcome)
 
         await asyncio.gather(*(worker() for _ in range(500)))
