@@ -20,10 +20,10 @@ from pathlib import Path
 import ray
 import ray.data
 
+from judgekit._records import FieldMap
+from judgekit._report import summary_table
+from judgekit._summary import Summarizer
 from judgekit.ray import engine_judge_processor, verdict_from_row
-from judgekit.records import FieldMap
-from judgekit.report import summary_table
-from judgekit.summary import Summarizer
 
 
 def main() -> None:

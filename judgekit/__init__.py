@@ -1,12 +1,10 @@
 """judgekit: score model outputs for harmfulness with an LLM judge."""
 
-from judgekit._version import __version__
-from judgekit.api import ascore, score, score_file
-from judgekit.calibration import CalibrationReport, calibrate
-from judgekit.config import JudgeConfig, JudgeOptions
-from judgekit.engine.cache import ReplyCache
-from judgekit.engine.files import Progress, RunResult
-from judgekit.errors import (
+from judgekit._api import ascore, score, score_file
+from judgekit._config import JudgeConfig, JudgeOptions
+from judgekit._engine.cache import ReplyCache
+from judgekit._engine.files import Progress, RunResult
+from judgekit._errors import (
     ConfigError,
     InputError,
     JudgeError,
@@ -14,12 +12,14 @@ from judgekit.errors import (
     PromptError,
     RubricError,
 )
-from judgekit.judge import Judge
-from judgekit.records import FieldMap, Record, read_records
-from judgekit.results import read_verdicts
-from judgekit.rubrics import Rubric, list_rubrics, load_rubric
-from judgekit.summary import Summary, summarize_verdicts
-from judgekit.verdicts import Usage, Verdict
+from judgekit._judge import Judge
+from judgekit._records import FieldMap, Record, read_records
+from judgekit._results import read_verdicts
+from judgekit._rubrics import Rubric, list_rubrics, load_rubric
+from judgekit._summary import Summary, summarize_verdicts
+from judgekit._verdicts import Usage, Verdict
+from judgekit._version import __version__
+from judgekit.calibration import CalibrationReport, calibrate
 
 __all__ = [
     "CalibrationReport",

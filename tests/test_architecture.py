@@ -54,9 +54,9 @@ def test_no_import_cycles() -> None:
 
 def test_the_codec_and_the_exchange_do_no_io_and_know_no_transport() -> None:
     graph = _top_level_imports()
-    online = {"judgekit.engine.sender", "judgekit.engine.files", "judgekit.engine.processes"}
-    for module in ("judgekit.engine.codec", "judgekit.engine.exchange"):
-        assert not {m for m in graph[module] if m.startswith("judgekit.engine.transports")} | (
+    online = {"judgekit._engine.sender", "judgekit._engine.files", "judgekit._engine.processes"}
+    for module in ("judgekit._engine.codec", "judgekit._engine.exchange"):
+        assert not {m for m in graph[module] if m.startswith("judgekit._engine.transports")} | (
             graph[module] & online
         ), module
         source = (PACKAGE.parent / (module.replace(".", "/") + ".py")).read_text(encoding="utf-8")
@@ -71,15 +71,25 @@ def test_batch_uses_the_codec_not_the_online_judge() -> None:
     graph = _top_level_imports()
     for module, imported in graph.items():
         if module.startswith("judgekit.batch"):
-            assert not imported & {"judgekit.judge", "judgekit.engine.sender", "judgekit.api"}, module
+            assert not imported & {"judgekit._judge", "judgekit._engine.sender", "judgekit._api"}, module
 
 
-def test_the_public_namespace_is_all_plus_subpackages() -> None:
-    """After `import judgekit`, every public name that is not a module is in __all__."""
-    script = (
-        "import types, judgekit\n"
-        "print(sorted(n for n, v in vars(judgekit).items()\n"
-        "    if not n.startswith('_') and not isinstance(v, types.ModuleType)))\n"
-    )
-    names = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
-    assert eval(names) == sorted(n for n in judgekit.__all__ if not n.startswith("_"))
+DOCUMENTED_SUBPACKAGES = {"batch", "calibration", "cli", "metrics", "ray", "testing"}
+"""The subpackages the README documents; every other module is private (`_name`) and free to move."""
+
+
+def test_the_public_namespace_is_all_plus_documented_subpackages() -> None:
+    script = "import judgekit; print(sorted(n for n in vars(judgekit) if not n.startswith('_')))"
+    output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    names = set(eval(output))
+    public = {name for name in judgekit.__all__ if not name.startswith("_")}
+    assert public <= names and names - public <= DOCUMENTED_SUBPACKAGES, names - public
+
+
+def test_every_public_module_is_a_documented_subpackage() -> None:
+    public = {
+        path.stem if path.is_file() else path.name
+        for path in PACKAGE.iterdir()
+        if not path.name.startswith("_") and (path.suffix == ".py" or (path / "__init__.py").exists())
+    }
+    assert public == DOCUMENTED_SUBPACKAGES

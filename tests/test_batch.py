@@ -18,10 +18,10 @@ import pytest
 from click.testing import CliRunner
 from openai.types import Batch
 
+from judgekit._config import JudgeConfig
+from judgekit._engine.transports.openai_sdk import SdkClient
 from judgekit.batch import BatchRemote
 from judgekit.cli import main
-from judgekit.config import JudgeConfig
-from judgekit.engine.transports.openai_sdk import SdkClient
 from judgekit.testing import Fault, JudgeServer
 
 MODEL = "judge-model"

@@ -9,8 +9,8 @@ from jinja2 import StrictUndefined
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from judgekit.expressions import _plain_code, compile_expression
-from judgekit.rubrics import list_rubrics, load_rubric
+from judgekit._expressions import _plain_code, compile_expression
+from judgekit._rubrics import list_rubrics, load_rubric
 
 SANDBOX = ImmutableSandboxedEnvironment(undefined=StrictUndefined)
 

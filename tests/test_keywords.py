@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from judgekit.keywords import (
+from judgekit._keywords import (
     KEYWORD_SETS,
     KeywordSet,
     find_refusal,

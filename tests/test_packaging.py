@@ -89,7 +89,7 @@ def test_non_editable_wheel_finds_every_builtin_rubric(tmp_path: Path) -> None:
         check=True,
     )
     probe = (
-        "import judgekit, sys; from judgekit.prompts import render_messages; "
+        "import judgekit, sys; from judgekit._prompts import render_messages; "
         "assert judgekit.__file__.startswith(sys.argv[1]), judgekit.__file__; "
         "names = judgekit.list_rubrics(); "
         "[judgekit.load_rubric(n) for n in names]; "

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from judgekit import PromptError, Record, list_rubrics, load_rubric
-from judgekit.prompts import fence, render_messages
+from judgekit._prompts import fence, render_messages
 
 GOLDEN = Path(__file__).parent / "golden"
 SAMPLE = Record(

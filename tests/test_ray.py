@@ -21,9 +21,9 @@ pytest.importorskip("ray.data.llm")
 import judgekit  # noqa: E402
 from judgekit import ConfigError, InputError, Judge, Record, Verdict  # noqa: E402
 from judgekit import ray as judgekit_ray  # noqa: E402
-from judgekit.records import FieldMap  # noqa: E402
+from judgekit._records import FieldMap  # noqa: E402
+from judgekit._verdicts import reply_schema  # noqa: E402
 from judgekit.testing import Fault, JudgeServer, Reply  # noqa: E402
-from judgekit.verdicts import reply_schema  # noqa: E402
 
 # Ray's own DataContext() trips its deprecations of its own defaults (Ray 2.60).
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from judgekit import RubricError, list_rubrics, load_rubric
-from judgekit.verdicts import derive_outcome
+from judgekit._verdicts import derive_outcome
 
 BUILTINS = {
     "policy",

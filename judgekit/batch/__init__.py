@@ -5,6 +5,7 @@ or prepare -> `vllm run-batch` -> ingest. Verdicts come from the same parser, an
 the same cache under the same keys, as the online path's.
 """
 
+from judgekit._records import FieldMap
 from judgekit.batch.collect import CollectResult, FailedRow, collect_batches, ingest_outputs
 from judgekit.batch.manifest import (
     BatchSettings,
@@ -23,7 +24,6 @@ from judgekit.batch.requests import (
     request_line,
 )
 from judgekit.batch.submit import batch_status, submit_prepared
-from judgekit.records import FieldMap
 
 FieldNames = FieldMap
 """The former name of `judgekit.FieldMap`, which batch jobs now store as it is."""

@@ -13,6 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from judgekit._engine.cache import GroupCommit, ReplyCache
+from judgekit._engine.codec import Codec
+from judgekit._engine.exchange import RetryableError, reply_from_completion
+from judgekit._records import Record
+from judgekit._results import VerdictWriter, completed_ids
+from judgekit._verdicts import Verdict
 from judgekit.batch.manifest import (
     PREPARED_NAME,
     PreparedBatch,
@@ -32,12 +38,6 @@ from judgekit.batch.requests import (
     read_custom_ids,
 )
 from judgekit.batch.submit import submit_prepared
-from judgekit.engine.cache import GroupCommit, ReplyCache
-from judgekit.engine.codec import Codec
-from judgekit.engine.exchange import RetryableError, reply_from_completion
-from judgekit.records import Record
-from judgekit.results import VerdictWriter, completed_ids
-from judgekit.verdicts import Verdict
 
 COMMIT_EVERY = 1_000
 """Records between two commits of collected replies to the cache (a commit per reply cost 2.4x)."""

@@ -15,8 +15,8 @@ from typing import Final, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from judgekit.errors import InputError
-from judgekit.records import FieldMap
+from judgekit._errors import InputError
+from judgekit._records import FieldMap
 
 PREPARED_NAME = "prepare.json"
 MANIFEST_NAME = "manifest.json"

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from judgekit.engine.flow import is_retryable_status
-from judgekit.errors import InputError
+from judgekit._engine.flow import is_retryable_status
+from judgekit._errors import InputError
 
 MISSING_REASON = "no result for this row in any finished batch, and no reply in the cache"
 

@@ -16,10 +16,10 @@ import openai
 from openai.types import Batch, BatchError
 from pydantic import BaseModel, ConfigDict
 
+from judgekit._config import OPENAI_BASE_URL, JudgeConfig
+from judgekit._engine.transports.openai_sdk import open_sdk, sdk_message
+from judgekit._errors import ConfigError, JudgeError
 from judgekit.batch.manifest import BATCH_ENDPOINT
-from judgekit.config import OPENAI_BASE_URL, JudgeConfig
-from judgekit.engine.transports.openai_sdk import open_sdk, sdk_message
-from judgekit.errors import ConfigError, JudgeError
 
 BATCH_CALL_TIMEOUT_S = 600.0
 """Per call: an upload of a 200 MB request file takes a while."""

@@ -13,6 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from judgekit._config import OPENAI_BASE_URL, require_endpoint, resolve_config
+from judgekit._engine.cache import ReplyCache
+from judgekit._engine.codec import Codec
+from judgekit._engine.exchange import JudgeRequest
+from judgekit._errors import ConfigError, InputError, RubricError
+from judgekit._records import FieldMap, Record, read_records, validate_records
+from judgekit._rubrics import Rubric, list_rubrics, load_rubric
 from judgekit._version import __version__
 from judgekit.batch.manifest import (
     BATCH_ENDPOINT,
@@ -26,13 +33,6 @@ from judgekit.batch.manifest import (
     now,
     save,
 )
-from judgekit.config import OPENAI_BASE_URL, require_endpoint, resolve_config
-from judgekit.engine.cache import ReplyCache
-from judgekit.engine.codec import Codec
-from judgekit.engine.exchange import JudgeRequest
-from judgekit.errors import ConfigError, InputError, RubricError
-from judgekit.records import FieldMap, Record, read_records, validate_records
-from judgekit.rubrics import Rubric, list_rubrics, load_rubric
 
 DEFAULT_MAX_REQUESTS = 50_000
 """OpenAI's limit of requests in one batch input file."""

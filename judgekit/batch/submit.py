@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from judgekit._errors import InputError
 from judgekit.batch.manifest import (
     MANIFEST_NAME,
     Manifest,
@@ -21,7 +22,6 @@ from judgekit.batch.manifest import (
     save,
 )
 from judgekit.batch.remote import BatchRemote, RemoteBatch
-from judgekit.errors import InputError
 
 
 def submit_prepared(

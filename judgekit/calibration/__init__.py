@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from judgekit._errors import ConfigError, InputError
 from judgekit._version import __version__
 from judgekit.calibration.analysis import (
     Breakdown,
@@ -20,7 +21,6 @@ from judgekit.calibration.analysis import (
 )
 from judgekit.calibration.inputs import JudgeSpec, Rows, judge_column, label_table, read_jsonl, rows_by_id
 from judgekit.calibration.models import CalibrationReport, JoinReport, Provenance
-from judgekit.errors import ConfigError, InputError
 from judgekit.metrics.thresholds import Objective
 
 __all__ = ["CalibrationReport", "JudgeSpec", "calibrate", "check_objective"]

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from judgekit.errors import InputError
-from judgekit.records import read_rows
+from judgekit._errors import InputError
+from judgekit._records import read_rows
 
 FloatArray = npt.NDArray[np.float64]
 Rows = Iterable[Mapping[str, Any]]

@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from judgekit._errors import ConfigError
+from judgekit._judge import Judge
+from judgekit._records import FieldMap, read_records
+from judgekit._rubrics import list_rubrics, load_rubric
 from judgekit.calibration.inputs import JudgeSpec
 from judgekit.calibration.models import CalibrationReport
-from judgekit.errors import ConfigError
-from judgekit.judge import Judge
-from judgekit.records import FieldMap, read_records
-from judgekit.rubrics import list_rubrics, load_rubric
 
 
 def judge_name(rubric: str, model: str | None, *, several_models: bool) -> str:

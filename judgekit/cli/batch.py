@@ -11,6 +11,12 @@ from typing import Any
 
 import click
 
+from judgekit._config import resolve_config
+from judgekit._errors import JudgeError, JudgekitError
+from judgekit._records import FieldMap
+from judgekit._report import summary_table
+from judgekit._results import read_verdicts
+from judgekit._summary import summarize_verdicts
 from judgekit.batch.collect import CollectResult, collect_batches, ingest_outputs
 from judgekit.batch.manifest import (
     MANIFEST_NAME,
@@ -24,12 +30,6 @@ from judgekit.batch.remote import BATCH_CALL_RETRIES, BATCH_CALL_TIMEOUT_S, FINI
 from judgekit.batch.requests import DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_REQUESTS, prepare_batch
 from judgekit.batch.submit import batch_status, submit_prepared
 from judgekit.cli.common import EXIT_INPUT, EXIT_JUDGE, OPTION, F, cache_options, echo_err, fail, open_cache
-from judgekit.config import resolve_config
-from judgekit.errors import JudgeError, JudgekitError
-from judgekit.records import FieldMap
-from judgekit.report import summary_table
-from judgekit.results import read_verdicts
-from judgekit.summary import summarize_verdicts
 
 SHOWN_FAILURES = 20
 

@@ -9,6 +9,9 @@ from typing import Any
 
 import click
 
+from judgekit._config import DEFAULT_CONCURRENCY
+from judgekit._errors import ConfigError, JudgeError, JudgekitError
+from judgekit._records import FieldMap
 from judgekit.calibration import JudgeSpec, check_objective
 from judgekit.calibration import calibrate as run_calibration
 from judgekit.calibration.html import render_html
@@ -16,10 +19,7 @@ from judgekit.calibration.judging import judge_labeled_items, write_rubric_overr
 from judgekit.calibration.models import CalibrationReport
 from judgekit.calibration.tables import render_markdown, render_text
 from judgekit.cli.common import EXIT_INPUT, EXIT_JUDGE, OPTION, cache_options, echo_err, fail, open_cache
-from judgekit.config import DEFAULT_CONCURRENCY
-from judgekit.errors import ConfigError, JudgeError, JudgekitError
 from judgekit.metrics.thresholds import Objective
-from judgekit.records import FieldMap
 
 
 @click.command()

@@ -10,7 +10,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from judgekit.engine.cache import ReplyCache, default_cache_path
+from judgekit._engine.cache import ReplyCache, default_cache_path
 
 F = TypeVar("F", bound=Callable[..., Any])
 

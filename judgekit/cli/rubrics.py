@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
+from judgekit._errors import JudgekitError
+from judgekit._prompts import render_messages
+from judgekit._records import Record
+from judgekit._rubrics import list_rubrics, load_rubric
 from judgekit.cli.common import EXIT_INPUT, OPTION, fail
-from judgekit.errors import JudgekitError
-from judgekit.prompts import render_messages
-from judgekit.records import Record
-from judgekit.rubrics import list_rubrics, load_rubric
 
 
 @click.group(invoke_without_command=True)

@@ -8,7 +8,15 @@ from typing import Any
 
 import click
 
-from judgekit.api import score_file
+from judgekit._api import score_file
+from judgekit._config import DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_S
+from judgekit._engine import files
+from judgekit._engine.files import Progress, RunResult
+from judgekit._errors import ConfigError, JudgeError, JudgekitError
+from judgekit._judge import Judge
+from judgekit._pricing import cost_usd, price_per_million
+from judgekit._records import FieldMap
+from judgekit._report import summary_table
 from judgekit.cli.common import (
     EXIT_INPUT,
     EXIT_INTERRUPTED,
@@ -19,14 +27,6 @@ from judgekit.cli.common import (
     echo_err,
     fail,
 )
-from judgekit.config import DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_S
-from judgekit.engine import files
-from judgekit.engine.files import Progress, RunResult
-from judgekit.errors import ConfigError, JudgeError, JudgekitError
-from judgekit.judge import Judge
-from judgekit.pricing import cost_usd, price_per_million
-from judgekit.records import FieldMap
-from judgekit.report import summary_table
 
 
 @click.command()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
+from judgekit._errors import JudgekitError
+from judgekit._report import summary_table
+from judgekit._results import read_verdicts
+from judgekit._summary import summarize_verdicts
 from judgekit.cli.common import EXIT_INPUT, fail
-from judgekit.errors import JudgekitError
-from judgekit.report import summary_table
-from judgekit.results import read_verdicts
-from judgekit.summary import summarize_verdicts
 
 
 @click.command()

@@ -10,13 +10,13 @@ from typing import Any
 import pyarrow as pa  # type: ignore[import-untyped]
 import ray.data
 
-from judgekit.config import DEFAULT_CONCURRENCY
-from judgekit.errors import ConfigError, InputError
-from judgekit.judge import Judge
+from judgekit._config import DEFAULT_CONCURRENCY
+from judgekit._errors import ConfigError, InputError
+from judgekit._judge import Judge
+from judgekit._records import FieldMap, Record
+from judgekit._verdicts import Verdict
 from judgekit.ray._columns import VERDICT_COLUMNS, VERDICT_SCHEMA, verdict_to_row
 from judgekit.ray._rows import RECORD_PARTS, RubricSpec, record_from_row
-from judgekit.records import FieldMap, Record
-from judgekit.verdicts import Verdict
 
 
 def judge_dataset(

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]
 
-from judgekit.verdicts import Usage, Verdict
+from judgekit._verdicts import Usage, Verdict
 
 Row = dict[str, Any]
 

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from judgekit.config import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_S
-from judgekit.errors import ConfigError
+from judgekit._config import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_S
+from judgekit._errors import ConfigError
+from judgekit._records import FieldMap
 from judgekit.ray._rows import RubricSpec, postprocess, preprocess
-from judgekit.records import FieldMap
 
 if TYPE_CHECKING:
     from ray.data.llm import Processor

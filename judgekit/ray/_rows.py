@@ -7,14 +7,14 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from judgekit.config import resolve_config
-from judgekit.engine.codec import Codec
-from judgekit.engine.exchange import JudgeReply, JudgeRequest, RetryableError, reply_from_completion
-from judgekit.errors import ConfigError, InputError
+from judgekit._config import resolve_config
+from judgekit._engine.codec import Codec
+from judgekit._engine.exchange import JudgeReply, JudgeRequest, RetryableError, reply_from_completion
+from judgekit._errors import ConfigError, InputError
+from judgekit._records import FieldMap, Record, record_from_mapping
+from judgekit._rubrics import Rubric, load_rubric
+from judgekit._verdicts import Usage, Verdict
 from judgekit.ray._columns import VERDICT_COLUMNS, Row, plain_value, verdict_to_row
-from judgekit.records import FieldMap, Record, record_from_mapping
-from judgekit.rubrics import Rubric, load_rubric
-from judgekit.verdicts import Usage, Verdict
 
 RowFunction = Callable[[Row], Row]
 RubricSpec = str | Path | Rubric

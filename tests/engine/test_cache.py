@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from judgekit.config import OPENAI_BASE_URL
-from judgekit.engine.cache import GroupCommit, ReplyCache, cache_key, default_cache_path
-from judgekit.errors import ConfigError
+from judgekit._config import OPENAI_BASE_URL
+from judgekit._engine.cache import GroupCommit, ReplyCache, cache_key, default_cache_path
+from judgekit._errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -216,7 +216,7 @@ def test_another_process_sees_writes(cache: ReplyCache) -> None:
     cache.put("from-parent", REPLY)
     child = (
         "import json, sys\n"
-        "from judgekit.engine.cache import ReplyCache\n"
+        "from judgekit._engine.cache import ReplyCache\n"
         "with ReplyCache(sys.argv[1]) as cache:\n"
         "    print(json.dumps(cache.get('from-parent')))\n"
         "    cache.put('from-child', {'text': 'hello'})\n"
@@ -228,7 +228,7 @@ def test_another_process_sees_writes(cache: ReplyCache) -> None:
 
 WRITER = """
 import sys
-from judgekit.engine.cache import ReplyCache
+from judgekit._engine.cache import ReplyCache
 cache = ReplyCache(sys.argv[1])
 i = 0
 while True:

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from judgekit.engine.flow import (
+from judgekit._engine.flow import (
     RETRYABLE_STATUS,
     FlowControl,
     Permit,

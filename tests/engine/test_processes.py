@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from runs import requests_per_row, score_command, wait_for_size, write_rows
 
-from judgekit.engine import processes
-from judgekit.engine.processes import auto_processes
-from judgekit.judge import Judge
-from judgekit.records import FieldMap, Shard, read_records
-from judgekit.summary import Summarizer, summarize_verdicts
+from judgekit._engine import processes
+from judgekit._engine.processes import auto_processes
+from judgekit._judge import Judge
+from judgekit._records import FieldMap, Shard, read_records
+from judgekit._summary import Summarizer, summarize_verdicts
+from judgekit._verdicts import Verdict
 from judgekit.testing import JudgeServer
-from judgekit.verdicts import Verdict
 
 
 def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
@@ -192,8 +192,8 @@ def test_processes_appending_to_one_output_never_tear_lines(tmp_path: Path) -> N
     output = tmp_path / "out.jsonl"
     script = (
         "import sys\n"
-        "from judgekit.results import VerdictWriter\n"
-        "from judgekit.verdicts import Verdict\n"
+        "from judgekit._results import VerdictWriter\n"
+        "from judgekit._verdicts import Verdict\n"
         "name = sys.argv[2]\n"
         "with VerdictWriter(sys.argv[1]) as writer:\n"
         "    for i in range(3000):\n"

@@ -22,8 +22,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from judgekit.config import OPENAI_BASE_URL
-from judgekit.errors import ConfigError
+from judgekit._config import OPENAI_BASE_URL
+from judgekit._errors import ConfigError
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 30.0

@@ -29,17 +29,17 @@ from typing import Any
 
 import numpy as np
 
-from judgekit.config import JudgeConfig
-from judgekit.engine.cache import ReplyCache
-from judgekit.engine.codec import Codec
-from judgekit.engine.files import PROGRESS_INTERVAL_S, Progress, RunResult, judge_into, skip_done
-from judgekit.engine.sender import Sender
-from judgekit.engine.transports import preload
-from judgekit.errors import InputError, JudgeError, JudgekitError
-from judgekit.records import FieldMap, Shard, check_unique_ids, read_records, scan_records
-from judgekit.results import completed_ids
-from judgekit.rubrics import Rubric
-from judgekit.summary import Summarizer
+from judgekit._config import JudgeConfig
+from judgekit._engine.cache import ReplyCache
+from judgekit._engine.codec import Codec
+from judgekit._engine.files import PROGRESS_INTERVAL_S, Progress, RunResult, judge_into, skip_done
+from judgekit._engine.sender import Sender
+from judgekit._engine.transports import preload
+from judgekit._errors import InputError, JudgeError, JudgekitError
+from judgekit._records import FieldMap, Shard, check_unique_ids, read_records, scan_records
+from judgekit._results import completed_ids
+from judgekit._rubrics import Rubric
+from judgekit._summary import Summarizer
 
 REQUESTS_PER_PROCESS = 32
 """`auto_processes` starts one worker per this many requests in flight."""

@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TypeVar
 
-from judgekit.errors import InputError
-from judgekit.summary import Summarizer
-from judgekit.verdicts import Verdict
+from judgekit._errors import InputError
+from judgekit._summary import Summarizer
+from judgekit._verdicts import Verdict
 
 T = TypeVar("T")
 

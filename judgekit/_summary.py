@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict
 
+from judgekit._verdicts import Verdict
 from judgekit.metrics import wilson_interval
-from judgekit.verdicts import Verdict
 
 
 class Rate(BaseModel):

@@ -12,9 +12,8 @@ import time
 
 import aiohttp
 
-from judgekit._version import __version__
-from judgekit.config import OPENAI_BASE_URL, JudgeConfig
-from judgekit.engine.exchange import (
+from judgekit._config import OPENAI_BASE_URL, JudgeConfig
+from judgekit._engine.exchange import (
     JudgeReply,
     JudgeRequest,
     RetryableError,
@@ -23,6 +22,7 @@ from judgekit.engine.exchange import (
     reply_from_completion,
     status_error,
 )
+from judgekit._version import __version__
 
 LARGE_BODY_BYTES = 1 << 20
 

@@ -12,8 +12,8 @@ from typing import Any, Literal, overload
 
 import openai
 
-from judgekit.config import JudgeConfig
-from judgekit.engine.exchange import (
+from judgekit._config import JudgeConfig
+from judgekit._engine.exchange import (
     JudgeReply,
     JudgeRequest,
     RetryableError,
@@ -22,7 +22,7 @@ from judgekit.engine.exchange import (
     reply_from_completion,
     status_error,
 )
-from judgekit.engine.transports import SdkHooks
+from judgekit._engine.transports import SdkHooks
 
 
 class SdkClient:

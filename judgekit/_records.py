@@ -18,7 +18,7 @@ from typing import IO, Any, cast
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from judgekit.errors import InputError
+from judgekit._errors import InputError
 
 
 class Record(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from judgekit.summary import GroupSummary, Rate, Summary
+from judgekit._summary import GroupSummary, Rate, Summary
 
 
 def summary_table(summary: Summary) -> str:

@@ -7,7 +7,7 @@ from typing import Literal, TypedDict, Unpack
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from judgekit.errors import ConfigError
+from judgekit._errors import ConfigError
 
 DEFAULT_CONCURRENCY = 16
 DEFAULT_TIMEOUT_S = 120.0

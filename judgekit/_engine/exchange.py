@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from judgekit.config import LOCAL_API_KEY, JudgeConfig
-from judgekit.engine.flow import RATE_LIMIT_HEADERS, is_retryable_status
-from judgekit.errors import JudgeError
-from judgekit.verdicts import TokenLogprobs, Usage
+from judgekit._config import LOCAL_API_KEY, JudgeConfig
+from judgekit._engine.flow import RATE_LIMIT_HEADERS, is_retryable_status
+from judgekit._errors import JudgeError
+from judgekit._verdicts import TokenLogprobs, Usage
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from judgekit.config import JudgeConfig
-from judgekit.engine.exchange import JudgeClient
-from judgekit.errors import ConfigError
+from judgekit._config import JudgeConfig
+from judgekit._engine.exchange import JudgeClient
+from judgekit._errors import ConfigError
 
 AzureTokenProvider = Callable[[], str | Awaitable[str]]
 """Returns an Azure AD (Entra ID) bearer token; called before requests, so it may refresh."""
@@ -51,10 +51,10 @@ class SdkHooks:
 def make_client(config: JudgeConfig, hooks: SdkHooks | None = None) -> JudgeClient:
     """A client of the transport `config.transport` names."""
     if config.transport == "sdk":
-        from judgekit.engine.transports.openai_sdk import SdkClient
+        from judgekit._engine.transports.openai_sdk import SdkClient
 
         return SdkClient(config, hooks)
-    from judgekit.engine.transports.aiohttp_client import AiohttpClient
+    from judgekit._engine.transports.aiohttp_client import AiohttpClient
 
     return AiohttpClient(config)
 
@@ -62,6 +62,6 @@ def make_client(config: JudgeConfig, hooks: SdkHooks | None = None) -> JudgeClie
 def preload(config: JudgeConfig) -> None:
     """Import the transport's module now (before worker processes fork, so each need not)."""
     if config.transport == "sdk":
-        import judgekit.engine.transports.openai_sdk
+        import judgekit._engine.transports.openai_sdk
     else:
-        import judgekit.engine.transports.aiohttp_client  # noqa: F401
+        import judgekit._engine.transports.aiohttp_client  # noqa: F401

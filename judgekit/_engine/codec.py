@@ -12,14 +12,14 @@ import json
 from functools import cached_property
 from typing import Any
 
-from judgekit.config import OPENAI_BASE_URL, JudgeConfig
-from judgekit.engine.cache import GroupCommit, ReplyCache, cache_key
-from judgekit.engine.exchange import JudgeReply, JudgeRequest, reply_from_stored, stored_reply
-from judgekit.keywords import find_refusal, get_keyword_set
-from judgekit.prompts import render_messages
-from judgekit.records import Record
-from judgekit.rubrics import Rubric
-from judgekit.verdicts import Verdict, derive_outcome, expected_score, parse_reply, reply_schema
+from judgekit._config import OPENAI_BASE_URL, JudgeConfig
+from judgekit._engine.cache import GroupCommit, ReplyCache, cache_key
+from judgekit._engine.exchange import JudgeReply, JudgeRequest, reply_from_stored, stored_reply
+from judgekit._keywords import find_refusal, get_keyword_set
+from judgekit._prompts import render_messages
+from judgekit._records import Record
+from judgekit._rubrics import Rubric
+from judgekit._verdicts import Verdict, derive_outcome, expected_score, parse_reply, reply_schema
 
 Messages = list[dict[str, str]]
 

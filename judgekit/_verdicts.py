@@ -17,9 +17,9 @@ from typing import Any, Literal
 from jinja2 import TemplateError
 from pydantic import BaseModel, ConfigDict, Field
 
-from judgekit.expressions import compile_expression
-from judgekit.keywords import get_keyword_set, is_refusal
-from judgekit.rubrics import Rubric, RubricField, slug
+from judgekit._expressions import compile_expression
+from judgekit._keywords import get_keyword_set, is_refusal
+from judgekit._rubrics import Rubric, RubricField, slug
 
 Status = Literal["ok", "parse_error", "judge_refused", "api_error"]
 

@@ -15,9 +15,9 @@ from typing import Any
 from jinja2 import StrictUndefined, Template, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from judgekit.errors import PromptError
-from judgekit.records import Record
-from judgekit.rubrics import Rubric, RubricField, sample_value
+from judgekit._errors import PromptError
+from judgekit._records import Record
+from judgekit._rubrics import Rubric, RubricField, sample_value
 
 Messages = list[dict[str, str]]
 

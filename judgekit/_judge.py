@@ -13,16 +13,16 @@ from collections.abc import Coroutine, Iterable
 from pathlib import Path
 from typing import Any, TypeVar, Unpack
 
-from judgekit.config import JudgeConfig, JudgeOptions, require_endpoint, resolve_config
-from judgekit.engine.cache import ReplyCache
-from judgekit.engine.codec import Codec
-from judgekit.engine.pool import judge_each
-from judgekit.engine.sender import Sender
-from judgekit.engine.transports import AzureTokenProvider, SdkHooks
-from judgekit.errors import ConfigError
-from judgekit.records import Item, Record, to_records
-from judgekit.rubrics import Rubric, load_rubric
-from judgekit.verdicts import Verdict
+from judgekit._config import JudgeConfig, JudgeOptions, require_endpoint, resolve_config
+from judgekit._engine.cache import ReplyCache
+from judgekit._engine.codec import Codec
+from judgekit._engine.pool import judge_each
+from judgekit._engine.sender import Sender
+from judgekit._engine.transports import AzureTokenProvider, SdkHooks
+from judgekit._errors import ConfigError
+from judgekit._records import Item, Record, to_records
+from judgekit._rubrics import Rubric, load_rubric
+from judgekit._verdicts import Verdict
 
 T = TypeVar("T")
 

@@ -8,15 +8,15 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from judgekit.config import CHARS_PER_TOKEN
-from judgekit.engine.codec import Codec
-from judgekit.engine.pool import judge_each
-from judgekit.engine.sender import Sender
-from judgekit.records import FieldMap, Record, read_records
-from judgekit.results import VerdictWriter, completed_ids
-from judgekit.rubrics import Rubric
-from judgekit.summary import Summarizer, Summary
-from judgekit.verdicts import Verdict
+from judgekit._config import CHARS_PER_TOKEN
+from judgekit._engine.codec import Codec
+from judgekit._engine.pool import judge_each
+from judgekit._engine.sender import Sender
+from judgekit._records import FieldMap, Record, read_records
+from judgekit._results import VerdictWriter, completed_ids
+from judgekit._rubrics import Rubric
+from judgekit._summary import Summarizer, Summary
+from judgekit._verdicts import Verdict
 
 PROGRESS_INTERVAL_S = 0.5
 

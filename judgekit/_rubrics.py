@@ -22,8 +22,8 @@ from jinja2 import TemplateSyntaxError
 from jinja2.exceptions import SecurityError, UndefinedError
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from judgekit.errors import RubricError
-from judgekit.expressions import compile_expression
+from judgekit._errors import RubricError
+from judgekit._expressions import compile_expression
 
 FieldType = Literal["integer", "number", "boolean", "string", "enum", "category", "categories"]
 RubricKind = Literal["llm", "keywords"]

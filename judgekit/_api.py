@@ -8,17 +8,17 @@ from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import Any, TypeVar, Unpack
 
-from judgekit.config import JudgeOptions
-from judgekit.engine import files
-from judgekit.engine.cache import ReplyCache, default_cache_path
-from judgekit.engine.files import Progress, RunResult
-from judgekit.engine.processes import SUPPORTED, ShardedJob, auto_processes, score_file_in_processes
-from judgekit.engine.transports import AzureTokenProvider
-from judgekit.errors import ConfigError
-from judgekit.judge import Judge
-from judgekit.records import FieldMap, Item, validate_records
-from judgekit.rubrics import Rubric
-from judgekit.verdicts import Verdict
+from judgekit._config import JudgeOptions
+from judgekit._engine import files
+from judgekit._engine.cache import ReplyCache, default_cache_path
+from judgekit._engine.files import Progress, RunResult
+from judgekit._engine.processes import SUPPORTED, ShardedJob, auto_processes, score_file_in_processes
+from judgekit._engine.transports import AzureTokenProvider
+from judgekit._errors import ConfigError
+from judgekit._judge import Judge
+from judgekit._records import FieldMap, Item, validate_records
+from judgekit._rubrics import Rubric
+from judgekit._verdicts import Verdict
 
 T = TypeVar("T")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 
-from judgekit.records import Record
-from judgekit.verdicts import Verdict
+from judgekit._records import Record
+from judgekit._verdicts import Verdict
 
 JudgeRecord = Callable[[Record], Awaitable[Verdict]]
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from judgekit.config import CHARS_PER_TOKEN
-from judgekit.engine.cache import GroupCommit, ReplyCache
-from judgekit.engine.codec import Codec, Messages
-from judgekit.engine.exchange import (
+from judgekit._config import CHARS_PER_TOKEN
+from judgekit._engine.cache import GroupCommit, ReplyCache
+from judgekit._engine.codec import Codec, Messages
+from judgekit._engine.exchange import (
     JudgeClient,
     JudgeReply,
     JudgeRequest,
@@ -22,11 +22,11 @@ from judgekit.engine.exchange import (
     ResponseFormatUnsupported,
     RetryableError,
 )
-from judgekit.engine.flow import FlowControl, backoff_s
-from judgekit.engine.transports import SdkHooks, make_client
-from judgekit.errors import JudgeError
-from judgekit.records import Record
-from judgekit.verdicts import Verdict
+from judgekit._engine.flow import FlowControl, backoff_s
+from judgekit._engine.transports import SdkHooks, make_client
+from judgekit._errors import JudgeError
+from judgekit._records import Record
+from judgekit._verdicts import Verdict
 
 
 class Sender:
