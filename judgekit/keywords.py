@@ -96,7 +96,8 @@ class KeywordSet:
             for string in strings:
                 found[self._normalize(string)] = (string, kind)
         pivots = {self._normalize(s): s for s in self.pivots}
-        if len(found) + len(pivots) != sum(len(s) for s, _ in kinds) + len(self.pivots):
+        listed = sum(len(strings) for strings, _ in kinds) + len(self.pivots)
+        if len(found) + len(pivots) != listed or found.keys() & pivots.keys():
             raise ValueError(f"keyword set {self.name!r}: duplicate strings after normalising")
         object.__setattr__(self, "_pattern", self._compile(found))
         object.__setattr__(self, "_found", found)
@@ -402,7 +403,10 @@ DEFAULT = KeywordSet(
         "sorry for the loss",
         "sorry about your",
         "sorry about the loss",
-        "sorry that you",
+        "sorry that you're",
+        "sorry that you are",
+        "sorry that you've",
+        "sorry that you have",
         "sorry you're",
         "sorry you are",
         "sorry you've",
