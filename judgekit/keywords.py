@@ -68,7 +68,7 @@ class KeywordSet:
     """Read typographic apostrophes (U+2019, U+2018, U+02BC, U+FF07) as ``'`` before matching."""
     deflections: tuple[str, ...] = ()
     """Strings that question or sidestep the request: a partial refusal, unless a refusal
-    string follows them in the window."""
+    string follows them in the window (it decides) or a pivot does (an answer: none)."""
     neutral: tuple[str, ...] = ()
     """Strings that contain a refusal string but are none ("sorry to hear"): skipped."""
     pivots: tuple[str, ...] = ()
