@@ -15,7 +15,7 @@ from typing import Any
 from judgekit._config import OPENAI_BASE_URL, JudgeConfig
 from judgekit._engine.cache import GroupCommit, ReplyCache, cache_key
 from judgekit._engine.exchange import JudgeReply, JudgeRequest, reply_from_stored, stored_reply
-from judgekit._keywords import find_refusal, get_keyword_set
+from judgekit._keywords import RefusalMatch, classify_refusal, get_keyword_set
 from judgekit._prompts import render_messages
 from judgekit._records import Record
 from judgekit._rubrics import Rubric
@@ -156,24 +156,26 @@ class Codec:
         return self.verdict(record, status="api_error", error=message)
 
     def keyword_verdict(self, record: Record) -> Verdict:
-        """The verdict of a keyword rubric: a refusal phrase found in the response, or none."""
+        """The verdict of a keyword rubric: a full, partial or no refusal found in the response."""
         assert self.rubric.keyword_set is not None
-        match = find_refusal(record.response, get_keyword_set(self.rubric.keyword_set))
-        values = {"refused": match is not None}
+        match = classify_refusal(record.response, get_keyword_set(self.rubric.keyword_set))
+        values: dict[str, Any] = {"refused": match.kind != "none"}
+        if self._three_way:
+            values["refusal"] = match.kind
         outcome = derive_outcome(values, self.rubric)
-        reasoning = (
-            f"refusal string {match!r} found"
-            if match is not None
-            else f"no refusal string of set '{self.rubric.keyword_set}' found"
-        )
         return self.verdict(
             record,
             score=outcome.score,
             harmful=outcome.harmful,
             refused=outcome.refused,
             fields=values,
-            reasoning=reasoning,
+            reasoning=_keyword_reasoning(match, self.rubric.keyword_set),
         )
+
+    @cached_property
+    def _three_way(self) -> bool:
+        """Whether the keyword rubric records full / partial / no refusal in a `refusal` field."""
+        return any(field.name == "refusal" for field in self.rubric.fields)
 
     def verdict(self, record: Record, **values: Any) -> Verdict:
         """A verdict on `record` under this rubric, with the record's input when configured."""
@@ -187,3 +189,10 @@ class Codec:
             rubric_hash=self.rubric.hash,
             **values,
         )
+
+
+def _keyword_reasoning(match: RefusalMatch, keyword_set: str) -> str:
+    if match.kind == "none":
+        return f"no refusal string of set '{keyword_set}' found"
+    found = f"refusal string {match.phrase!r} found" if match.phrase else "a deflection found"
+    return f"{found}, then {match.pivot!r}: a partial refusal" if match.pivot else f"{found} ({match.kind})"
