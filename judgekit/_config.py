@@ -19,7 +19,10 @@ OPENAI_BASE_URL = "https://api.openai.com/v1"
 LOCAL_API_KEY = "not-needed"
 """Sent to endpoints that need no key (vLLM, Ollama) because the SDK insists on one."""
 
-OutputMode = Literal["auto", "json_schema", "text"]
+RequestMode = Literal["json_schema", "json_object_schema", "json_object", "text"]
+"""How a request asks for the reply's format: a JSON schema, JSON with the schema beside it
+(llama.cpp, TGI), any JSON, or nothing (the prompt carries the format); docs/servers.md."""
+OutputMode = Literal["auto", "json_schema", "json_object_schema", "json_object", "text"]
 Transport = Literal["aiohttp", "sdk"]
 
 
@@ -39,8 +42,9 @@ class JudgeConfig(BaseModel):
     transport: Transport = "aiohttp"
     """`aiohttp` posts directly (fast); `sdk` goes through the openai SDK."""
     output_mode: OutputMode = "auto"
-    """`json_schema` asks for structured output; `text` parses free text; `auto` tries the first
-    and falls back to text when the endpoint rejects it."""
+    """A RequestMode for every request, or `auto`: json_schema, then json_object with the schema,
+    then json_object, then text, stepping down once per run when the endpoint rejects a
+    `response_format` (whatever the status: 400, 422, or a 500 whose body names it)."""
     concurrency: int = Field(default=DEFAULT_CONCURRENCY, ge=1)
     """Requests in flight at once (at most: bursts of 429 lower it for a while)."""
     rpm: float | None = Field(default=None, gt=0)

@@ -64,6 +64,9 @@ class Verdict(BaseModel):
     latency_ms: float | None = None
     cached: bool | None = None
     """True when the reply came from the cache instead of the endpoint."""
+    output_mode: str | None = None
+    """How the request asked for the reply's format (json_schema, json_object_schema, json_object,
+    text); none for keyword rubrics."""
     error: str | None = None
     """What went wrong, when status is not ok."""
     raw: str | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from pathlib import Path
 
 import pytest
 
@@ -110,18 +111,65 @@ def test_text_mode_parses_free_text(server: JudgeServer) -> None:
     assert "response_format" not in server.requests[0]
 
 
-def test_auto_mode_falls_back_to_text_when_schema_is_unsupported(server: JudgeServer) -> None:
-    server.supports_json_schema = False
+def test_auto_mode_steps_down_to_text_when_no_format_is_accepted(server: JudgeServer) -> None:
+    server.response_formats = frozenset({"text"})
     server.default_text = 'Sure.\n```json\n{"reasoning": "r", "category": null, "score": 2}\n```'
     verdicts = _score(server, ["a", "b"], concurrency=1)
     assert [v.score for v in verdicts] == [2, 2]
-    assert [("response_format" in r) for r in server.requests] == [True, False, False]
+    assert [v.output_mode for v in verdicts] == ["text", "text"]
+    kinds = [(r.get("response_format") or {}).get("type") for r in server.requests]
+    assert kinds == ["json_schema", "json_object", "json_object", None, None]
+
+
+@pytest.mark.parametrize("status", [400, 422, 500])
+def test_a_rejected_response_format_is_probed_once_whatever_its_status(
+    server: JudgeServer, status: int
+) -> None:
+    """As llama-cpp-python: json_schema is a 500 naming response_format; json_object takes a schema."""
+    server.response_formats = frozenset({"json_object_schema", "json_object", "text"})
+    server.format_rejection_status = status
+    verdicts = _score(server, [f"r{i}" for i in range(20)], concurrency=8)
+    assert {v.status for v in verdicts} == {"ok"}
+    assert {v.output_mode for v in verdicts} == {"json_object_schema"}
+    assert server.request_count == 21  # one rejected probe, then every row once: no retries
+
+
+def test_a_500_that_does_not_name_the_format_is_retried(server: JudgeServer) -> None:
+    server.script(Fault.status(500), {"reasoning": "r", "category": None, "score": 3})
+    (verdict,) = _score(server, "x")
+    assert verdict.score == 3 and verdict.output_mode == "json_schema" and server.request_count == 2
+
+
+def test_a_rerun_after_a_step_down_is_answered_by_the_cache(server: JudgeServer, tmp_path: Path) -> None:
+    server.response_formats = frozenset({"json_object"})
+    cache = str(tmp_path / "cache.sqlite")
+    with Judge("policy", model="judge-model", base_url=server.url, cache=cache, **FAST) as judge:  # type: ignore[arg-type]
+        first = judge.score(["a", "b"])
+    sent = server.request_count
+    with Judge("policy", model="judge-model", base_url=server.url, cache=cache, **FAST) as judge:  # type: ignore[arg-type]
+        again = judge.score(["a", "b"])
+    assert server.request_count == sent and all(v.cached for v in again)
+    assert [v.score for v in again] == [v.score for v in first]
 
 
 def test_explicit_json_schema_mode_stops_when_unsupported(server: JudgeServer) -> None:
     server.supports_json_schema = False
-    with pytest.raises(JudgeError, match="output_mode='text'"):
+    with pytest.raises(JudgeError, match="--output-mode"):
         _score(server, "a", output_mode="json_schema")
+
+
+@pytest.mark.parametrize("mode", ["json_schema", "json_object_schema", "json_object", "text"])
+def test_every_output_mode_sends_its_format(server: JudgeServer, mode: str) -> None:
+    (verdict,) = _score(server, "x", output_mode=mode)
+    assert verdict.status == "ok" and verdict.output_mode == mode
+    response_format = server.requests[0].get("response_format")
+    expected = {
+        "json_schema": "json_schema",
+        "json_object_schema": "json_object",
+        "json_object": "json_object",
+    }
+    assert (response_format or {}).get("type") == expected.get(mode)
+    assert ("schema" in (response_format or {})) is (mode == "json_object_schema")
 
 
 def test_judge_failures_become_statuses_with_raw_text(server: JudgeServer) -> None:

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import httpx2
 import pytest
+from click.testing import CliRunner
 from runs import write_rows
 
 import judgekit
 from judgekit import ConfigError, FieldMap, JudgeConfig, JudgeOptions, Progress
+from judgekit.cli import main
 from judgekit.testing import JudgeServer
 
 ENDPOINT = {"model": "judge-model", "max_retries": 2}
@@ -142,3 +144,16 @@ def test_sdk_hooks_need_the_sdk_transport_and_azure() -> None:
 def test_typed_options_are_judge_config_fields_but_the_endpoint() -> None:
     endpoint = {"model", "base_url", "api_key"}
     assert set(typing.get_type_hints(JudgeOptions)) == set(JudgeConfig.model_fields) - endpoint
+
+
+def test_the_run_reports_the_output_mode_it_settled_on(tmp_path: Path, server: JudgeServer) -> None:
+    server.response_formats = frozenset({"json_object_schema"})
+    server.format_rejection_status = 500
+    source, output = write_rows(tmp_path / "in.jsonl", 5), tmp_path / "out.jsonl"
+    args = [str(source), "-o", str(output), "--model", "judge-model", "--base-url", server.url, "--no-cache"]
+    result = CliRunner().invoke(main, ["score", *args])
+    assert result.exit_code == 0, result.output
+    assert "judge output mode: json_object_schema (5 rows)" in result.output
+    assert {json.loads(line)["output_mode"] for line in output.read_text().splitlines()} == {
+        "json_object_schema"
+    }

@@ -12,9 +12,10 @@ import json
 from functools import cached_property
 from typing import Any
 
-from judgekit._config import OPENAI_BASE_URL, JudgeConfig
+from judgekit._config import OPENAI_BASE_URL, JudgeConfig, RequestMode
 from judgekit._engine.cache import GroupCommit, ReplyCache, cache_key
 from judgekit._engine.exchange import JudgeReply, JudgeRequest, reply_from_stored, stored_reply
+from judgekit._engine.servers import GENERIC
 from judgekit._keywords import RefusalMatch, classify_refusal, get_keyword_set
 from judgekit._prompts import render_messages
 from judgekit._records import Record
@@ -24,18 +25,23 @@ from judgekit._verdicts import Verdict, derive_outcome, expected_score, parse_re
 Messages = list[dict[str, str]]
 
 
+LADDER: tuple[RequestMode, ...] = tuple(mode for mode in GENERIC.modes if mode != "guided_json")
+"""The request modes `auto` tries, best first: json_schema, json_object with the schema, json_object,
+text. vLLM's `guided_json` is left out: every vLLM that has it also takes json_schema."""
+
+
 class Codec:
     """A rubric and a judge configuration: what to send for a record, and what a reply means.
 
-    Requests are structured (`response_format` with the rubric's reply schema) unless asked for
-    text; which one a run sends is the sender's choice (`output_mode`, and what the endpoint
-    accepts), not the codec's.
+    A request asks for its reply's format in one of the `modes` (a JSON schema, JSON, or the
+    prompt alone); which one a run sends is the sender's choice (what the endpoint accepts),
+    not the codec's.
     """
 
     def __init__(self, rubric: Rubric, config: JudgeConfig):
         self.rubric = rubric
         self.config = config
-        self._key_prefixes: dict[tuple[bool, str], str] = {}
+        self._key_prefixes: dict[tuple[str, str], str] = {}
 
     @property
     def max_tokens(self) -> int:
@@ -43,24 +49,26 @@ class Codec:
         return self.config.max_tokens or self.rubric.generation.max_tokens
 
     @property
-    def structured(self) -> bool:
-        """Whether requests start structured: every output mode but `text`."""
-        return self.config.output_mode != "text"
+    def modes(self) -> tuple[RequestMode, ...]:
+        """The request modes a run may use, in the order it tries them (one unless `auto`)."""
+        mode = self.config.output_mode
+        return LADDER if mode == "auto" else (mode,)
 
     def messages_for(self, record: Record) -> Messages:
         """The judge prompt for `record`: the rubric's static system message, then the record's."""
         return render_messages(self.rubric, record)
 
-    def request_for(self, record: Record, *, structured: bool | None = None) -> JudgeRequest:
-        """The judge request for `record`; structured unless text mode is set or asked for."""
-        return self.request(self.messages_for(record), structured=structured)
+    def request_for(self, record: Record, *, mode: RequestMode | None = None) -> JudgeRequest:
+        """The judge request for `record`, in `mode` (default: the first of `modes`)."""
+        return self.request(self.messages_for(record), mode=mode)
 
-    def request(self, messages: Messages, *, structured: bool | None = None) -> JudgeRequest:
-        """The judge request carrying `messages`."""
-        structured = self.structured if structured is None else structured
+    def request(self, messages: Messages, *, mode: RequestMode | None = None) -> JudgeRequest:
+        """The judge request carrying `messages`, in `mode` (default: the first of `modes`)."""
+        mode = mode or self.modes[0]
         return JudgeRequest(
             messages=messages,
-            response_format=self._response_format if structured else None,
+            response_format=self._response_formats[mode],
+            output_mode=mode,
             **self._settings,
         )
 
@@ -79,15 +87,18 @@ class Codec:
         }
 
     @cached_property
-    def _response_format(self) -> dict[str, Any]:
-        """The structured-output request: the rubric's reply schema."""
+    def _response_formats(self) -> dict[RequestMode, dict[str, Any] | None]:
+        """Each mode's `response_format`, from the rubric's reply schema; built once."""
+        schema = reply_schema(self.rubric)
+        name = f"{self.rubric.name.replace('-', '_')}_verdict"
         return {
-            "type": "json_schema",
             "json_schema": {
-                "name": f"{self.rubric.name.replace('-', '_')}_verdict",
-                "schema": reply_schema(self.rubric),
-                "strict": True,
+                "type": "json_schema",
+                "json_schema": {"name": name, "schema": schema, "strict": True},
             },
+            "json_object_schema": {"type": "json_object", "schema": schema},
+            "json_object": {"type": "json_object"},
+            "text": None,
         }
 
     def cache_key(self, request: JudgeRequest) -> str:
@@ -97,7 +108,7 @@ class Codec:
         its digest is computed once and only the record's message is hashed per request.
         """
         system, *rest = request.messages
-        memo = (request.response_format is not None, system["content"])
+        memo = (request.output_mode, system["content"])
         prefix = self._key_prefixes.get(memo)
         if prefix is None:
             static = {**request.body(), "messages": [system]}
@@ -118,8 +129,13 @@ class Codec:
         """Store `reply` in `cache` under the key every transport uses for `request`."""
         cache.put(self.cache_key(request), stored_reply(reply))
 
-    def verdict_from_reply(self, record: Record, reply: JudgeReply, *, cached: bool = False) -> Verdict:
-        """Parse and check the judge's reply to `record` (from any transport: online, Batch API, Ray)."""
+    def verdict_from_reply(
+        self, record: Record, reply: JudgeReply, *, cached: bool = False, mode: RequestMode | None = None
+    ) -> Verdict:
+        """Parse and check the judge's reply to `record` (from any transport: online, Batch API, Ray).
+
+        `mode` is the request mode the reply answered, recorded in the verdict.
+        """
         parsed = parse_reply(
             reply.text, self.rubric, refusal=reply.refusal, finish_reason=reply.finish_reason
         )
@@ -128,6 +144,7 @@ class Codec:
             "usage": reply.usage,
             "latency_ms": round(reply.latency_ms, 1) if reply.latency_ms is not None else None,
             "cached": cached or None,
+            "output_mode": mode,
         }
         if parsed.status != "ok":
             return self.verdict(

@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from judgekit._config import LOCAL_API_KEY, JudgeConfig
+from judgekit._config import LOCAL_API_KEY, JudgeConfig, RequestMode
 from judgekit._engine.flow import RATE_LIMIT_HEADERS, is_retryable_status
+from judgekit._engine.servers import GENERIC, is_rejection
 from judgekit._errors import JudgeError
 from judgekit._verdicts import TokenLogprobs, Usage
 
@@ -30,6 +31,8 @@ class JudgeRequest:
     logprobs: bool = False
     top_p: float | None = None
     seed: int | None = None
+    output_mode: RequestMode = "text"
+    """How `response_format` asks for the reply's format (not sent itself)."""
 
     def body(self) -> dict[str, Any]:
         """The request as JSON body fields (also the cache key's content)."""
@@ -81,7 +84,7 @@ class RequestRejected(Exception):
 
 
 class ResponseFormatUnsupported(RequestRejected):
-    """The endpoint does not accept `response_format` with a JSON schema."""
+    """The endpoint does not accept the request's `response_format` (see `servers.GENERIC`)."""
 
 
 class JudgeClient(Protocol):
@@ -152,6 +155,9 @@ def rate_limits(headers: Mapping[str, str]) -> dict[str, str]:
 def status_error(status: int, message: str, headers: Mapping[str, str], request: JudgeRequest) -> Exception:
     """Map an HTTP error status onto retry, record error, or run-stopping error."""
     text = f"HTTP {status}: {message}"
+    if request.response_format is not None and is_rejection(GENERIC.rejection, status, message):
+        # Before the retryable check: llama-cpp-python rejects json_schema with a 500.
+        return ResponseFormatUnsupported(text)
     if is_retryable_status(status):
         return RetryableError(text, retry_after_s=retry_after_s(headers), status_code=status)
     if status in (401, 403):
@@ -166,9 +172,6 @@ def status_error(status: int, message: str, headers: Mapping[str, str], request:
             f"({text}); check --model and --base-url",
             status_code=status,
         )
-    lowered = text.lower()
-    if request.response_format is not None and ("response_format" in lowered or "json_schema" in lowered):
-        return ResponseFormatUnsupported(text)
     return RequestRejected(text)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,8 @@ class Progress:
     cached: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    output_modes: Counter[str] = field(default_factory=Counter)
+    """Verdicts by the request mode their reply answered (json_schema, ..., text)."""
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -124,6 +127,8 @@ def _count(progress: Progress, verdict: Verdict) -> None:
     progress.done += 1
     progress.errors += verdict.status != "ok"
     progress.cached += bool(verdict.cached)
+    if verdict.output_mode is not None:
+        progress.output_modes[verdict.output_mode] += 1
     if verdict.usage is not None and not verdict.cached:
         progress.prompt_tokens += verdict.usage.prompt_tokens
         progress.completion_tokens += verdict.usage.completion_tokens

@@ -239,6 +239,7 @@ def _supervise(
             if kind == "done":
                 outcome.summarizer.merge(payload[0])
                 worker.counters = payload[1]
+                progress.output_modes.update(payload[2])
             elif kind == "failed" and outcome.failure is None:
                 outcome.failure = (payload[0], payload[1])
                 _stop(workers)
@@ -276,7 +277,7 @@ def _work(job: ShardedJob, index: int, ends: _Ends, done_ids: set[str]) -> None:
         if ends.control.recv() != GO:
             return
         summarizer, progress = asyncio.run(_judge_shard(job, shard, ends, done_ids))
-        message = ("done", summarizer, _counters(progress))
+        message = ("done", summarizer, _counters(progress), progress.output_modes)
     except (KeyboardInterrupt, asyncio.CancelledError, EOFError):  # EOFError: the parent is gone
         message = ("stopped",)
     except JudgeError as error:

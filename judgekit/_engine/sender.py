@@ -9,9 +9,9 @@ later request of the run).
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from judgekit._config import CHARS_PER_TOKEN
+from judgekit._config import CHARS_PER_TOKEN, RequestMode
 from judgekit._engine.cache import GroupCommit, ReplyCache
 from judgekit._engine.codec import Codec, Messages
 from judgekit._engine.exchange import (
@@ -41,7 +41,16 @@ class Sender:
         self._hooks = hooks
         self._cache = cache
         self._state: _LoopState | None = None
-        self._structured = codec.structured
+        self._modes = codec.modes
+        self._mode_index = 0
+        self._mode_settled = len(self._modes) == 1
+        self.rejected_modes: list[str] = []
+        """The request modes the endpoint rejected, in order (each recorded once per run)."""
+
+    @property
+    def mode(self) -> RequestMode:
+        """The request mode this run sends now: the best one the endpoint has not rejected."""
+        return self._modes[self._mode_index]
 
     @property
     def has_hooks(self) -> bool:
@@ -64,34 +73,32 @@ class Sender:
             return codec.keyword_verdict(record)
         messages = codec.messages_for(record)
         try:
-            reply, cached = await self._obtain_reply(messages)
+            sent, reply, cached = await self._obtain_reply(messages)
         except RequestRejected as error:
             return codec.error_verdict(record, str(error))
         except RetryableError as error:
             return codec.error_verdict(record, f"gave up after {codec.config.max_retries} retries: {error}")
-        return codec.verdict_from_reply(record, reply, cached=cached)
+        return codec.verdict_from_reply(record, reply, cached=cached, mode=sent.output_mode)
 
-    async def _obtain_reply(self, messages: Messages) -> tuple[JudgeReply, bool]:
-        """The judge's reply from the cache, else from the endpoint (then cached)."""
+    async def _obtain_reply(self, messages: Messages) -> tuple[JudgeRequest, JudgeReply, bool]:
+        """The request that got the judge's reply, the reply, and whether the cache answered."""
         codec = self.codec
-        request = codec.request(messages, structured=self._structured)
+        request = codec.request(messages, mode=self.mode)
         store = self._loop_state().store
         if store is not None:
             hit = codec.cached_reply(request, store)
             if hit is not None:
-                return hit, True
-        sent, reply = await self._send_with_retries(request, messages)
+                return request, hit, True
+        sent, reply = await self._send_with_retries(messages)
         if store is not None:
             codec.store_reply(sent, reply, store)
-            if codec.config.output_mode == "auto" and sent.response_format is None:
-                # After a fallback to text mode the structured request's key answers too: a rerun
-                # starts structured and finds the reply with the one lookup it makes.
-                codec.store_reply(codec.request(messages, structured=True), reply, store)
-        return reply, False
+            if sent.output_mode != self._modes[0]:
+                # After a step down the first mode's key answers too: a rerun starts at the top of
+                # the ladder and finds the reply with the one lookup it makes.
+                codec.store_reply(codec.request(messages, mode=self._modes[0]), reply, store)
+        return sent, reply, False
 
-    async def _send_with_retries(
-        self, request: JudgeRequest, messages: Messages
-    ) -> tuple[JudgeRequest, JudgeReply]:
+    async def _send_with_retries(self, messages: Messages) -> tuple[JudgeRequest, JudgeReply]:
         """Retry retryable failures with jittered exponential backoff, never sooner than Retry-After.
 
         A plain loop rather than tenacity: measured, a retry object per request cost about 40 us
@@ -100,28 +107,65 @@ class Sender:
         max_retries = self.codec.config.max_retries
         for attempt in range(1, max_retries + 2):
             try:
-                return await self._send_adapting(request, messages)
+                return await self._send_adapting(messages)
             except RetryableError as error:
                 if attempt > max_retries:
                     raise
                 await asyncio.sleep(max(backoff_s(attempt), error.retry_after_s or 0.0))
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    async def _send_adapting(
-        self, request: JudgeRequest, messages: Messages
-    ) -> tuple[JudgeRequest, JudgeReply]:
-        """Send once; if the endpoint rejects structured output in auto mode, switch to text."""
-        try:
-            return request, await self._send_once(request)
-        except ResponseFormatUnsupported:
-            if self.codec.config.output_mode == "json_schema":
-                raise JudgeError(
-                    "the judge endpoint does not accept response_format with a JSON "
-                    "schema; use output_mode='text' (--output-mode text)"
-                ) from None
-            self._structured = False
-            request = self.codec.request(messages, structured=False)
-            return request, await self._send_once(request)
+    async def _send_adapting(self, messages: Messages) -> tuple[JudgeRequest, JudgeReply]:
+        """Send once in the run's mode; on a rejected `response_format`, step down and send again.
+
+        Until the run knows a mode the endpoint takes, one request probes it and the others
+        wait, so a server that rejects json_schema sees one rejected request per mode, not one
+        per record in flight.
+        """
+        state = self._loop_state()
+        while True:
+            probe = not self._mode_settled
+            if probe:
+                if state.probing:
+                    await state.mode_known.wait()
+                    continue
+                state.probing = True
+            request = self.codec.request(messages, mode=self.mode)
+            try:
+                reply = await self._send_once(request)
+            except ResponseFormatUnsupported as error:
+                state.probing = False
+                try:
+                    self._step_down(request.output_mode, error)
+                except JudgeError:
+                    self._settle(state)
+                    raise
+                continue
+            except BaseException:
+                if probe:  # nothing learned of the mode: the others go, and step down themselves
+                    self._settle(state)
+                raise
+            if probe:
+                self._settle(state)
+            return request, reply
+
+    def _step_down(self, rejected: RequestMode, error: ResponseFormatUnsupported) -> None:
+        """Move below `rejected` (unless another request did already); JudgeError past the last."""
+        if rejected != self.mode:
+            return
+        if self._mode_index + 1 >= len(self._modes):
+            raise JudgeError(
+                f"the judge endpoint rejects response_format in mode {rejected} ({error}); "
+                "choose another with --output-mode (auto tries json_schema, json_object_schema, "
+                "json_object, then text)"
+            ) from None
+        self.rejected_modes.append(rejected)
+        self._mode_index += 1
+
+    def _settle(self, state: _LoopState) -> None:
+        """The probe got an answer that is not a rejection: every request may use this mode."""
+        self._mode_settled = True
+        state.probing = False
+        state.mode_known.set()
 
     async def _send_once(self, request: JudgeRequest) -> JudgeReply:
         """One attempt, through flow control: a slot, the RPM/TPM budgets, the shared pause."""
@@ -172,9 +216,12 @@ class Sender:
 
 @dataclass
 class _LoopState:
-    """What belongs to one event loop: the HTTP client, flow control and the cache's front."""
+    """What belongs to one event loop: the HTTP client, flow control, the cache's front, the probe."""
 
     loop: asyncio.AbstractEventLoop
     client: JudgeClient
     flow: FlowControl
     store: GroupCommit | None
+    probing: bool = False
+    """A request is finding out which mode the endpoint takes; the others wait for `mode_known`."""
+    mode_known: asyncio.Event = field(default_factory=asyncio.Event)

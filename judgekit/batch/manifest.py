@@ -15,6 +15,7 @@ from typing import Final, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from judgekit._config import OutputMode
 from judgekit._errors import InputError
 from judgekit._records import FieldMap
 
@@ -41,7 +42,7 @@ class RubricInfo(_Stored):
 class BatchSettings(_Stored):
     """Judge options that shape the requests or the verdicts."""
 
-    output_mode: Literal["auto", "json_schema", "text"] = "auto"
+    output_mode: OutputMode = "auto"
     logprobs: bool = False
     keep_raw: bool = False
     include_input: bool = False

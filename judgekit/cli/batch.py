@@ -7,11 +7,11 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import click
 
-from judgekit._config import resolve_config
+from judgekit._config import OutputMode, resolve_config
 from judgekit._errors import JudgeError, JudgekitError
 from judgekit._records import FieldMap
 from judgekit._report import summary_table
@@ -137,7 +137,7 @@ def _manifest_remote(
 )
 @OPTION(
     "--output-mode",
-    type=click.Choice(["auto", "json_schema", "text"]),
+    type=click.Choice(get_args(OutputMode)),
     default="auto",
     envvar="JUDGEKIT_OUTPUT_MODE",
     help="Structured output (auto, json_schema) or text; a batch cannot fall back, so use text "

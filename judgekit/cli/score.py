@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, get_args
 
 import click
 
 from judgekit._api import score_file
-from judgekit._config import DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_S
+from judgekit._config import DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_S, OutputMode
 from judgekit._engine import files
 from judgekit._engine.files import Progress, RunResult
 from judgekit._errors import ConfigError, JudgeError, JudgekitError
@@ -45,10 +45,11 @@ from judgekit.cli.common import (
 @OPTION("--api-version", envvar="JUDGEKIT_API_VERSION", help="Azure OpenAI API version.")
 @OPTION(
     "--output-mode",
-    type=click.Choice(["auto", "json_schema", "text"]),
+    type=click.Choice(get_args(OutputMode)),
     default="auto",
     envvar="JUDGEKIT_OUTPUT_MODE",
-    help="Structured output, text, or structured falling back to text.",
+    help="How requests ask for the reply's format; auto steps down json_schema, json_object_schema, "
+    "json_object, text as the endpoint rejects them.",
 )
 @OPTION(
     "--transport",
@@ -201,6 +202,9 @@ def _print_result(result: RunResult, output_path: str, prices: tuple[float, floa
         f"judged {progress.done} records into {output_path} ({rubric_text}); "
         f"{progress.skipped} already there, {progress.cached} from the cache"
     )
+    if progress.output_modes:
+        modes = ", ".join(f"{mode} ({count:,} rows)" for mode, count in progress.output_modes.most_common())
+        echo_err(f"judge output mode: {modes}")
     if rubric.kind == "llm":
         tokens = f"tokens: {progress.prompt_tokens:,} in, {progress.completion_tokens:,} out"
         if prices is not None:

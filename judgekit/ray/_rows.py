@@ -166,9 +166,10 @@ def _sampling_params(request: JudgeRequest) -> dict[str, Any]:
         params["top_p"] = request.top_p
     if request.seed is not None:
         params["seed"] = request.seed
-    if request.response_format is not None:
+    response_format = request.response_format or {}
+    schema = response_format.get("schema") or response_format.get("json_schema", {}).get("schema")
+    if schema is not None:
         # A JSON string, not a dict: Ray stores rows in Arrow, which would rewrite a nested schema.
-        schema = request.response_format["json_schema"]["schema"]
         params["structured_outputs"] = {"json": json.dumps(schema)}
     return params
 

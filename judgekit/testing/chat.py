@@ -136,12 +136,32 @@ def estimate_tokens(chars: int) -> int:
 
 
 def json_schema(payload: dict[str, Any]) -> dict[str, Any] | None:
-    """Return the ``json_schema`` response_format's schema (``{}`` if absent), else None."""
+    """Return the schema the response_format asks the reply to follow (``{}`` if absent), else None.
+
+    A ``json_schema`` format carries it in ``json_schema.schema``; llama.cpp's ``json_object``
+    format may carry one in ``schema``.
+    """
     response_format = payload.get("response_format")
-    if not isinstance(response_format, dict) or response_format.get("type") != "json_schema":
+    if not isinstance(response_format, dict):
+        return None
+    inline = response_format.get("schema")
+    if response_format.get("type") == "json_object" and isinstance(inline, dict):
+        return inline
+    if response_format.get("type") != "json_schema":
         return None
     schema = (response_format.get("json_schema") or {}).get("schema")
     return schema if isinstance(schema, dict) else {}
+
+
+def format_mode(payload: dict[str, Any]) -> str:
+    """The request mode judgekit names the payload's response_format by (text when none)."""
+    response_format = payload.get("response_format")
+    if not isinstance(response_format, dict):
+        return "text"
+    kind = response_format.get("type")
+    if kind == "json_object":
+        return "json_object_schema" if "schema" in response_format else "json_object"
+    return str(kind)
 
 
 def stub(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Any:

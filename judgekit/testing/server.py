@@ -19,6 +19,7 @@ from judgekit.testing.chat import (
     DEFAULT_TEXT,
     completion_body,
     estimate_tokens,
+    format_mode,
     json_schema,
     message_texts,
     stub,
@@ -47,6 +48,9 @@ class JudgeServer:
       (``/openai/deployments/NAME/chat/completions?api-version=V``).
     - ``models``: if set, other models get 404 ``model_not_found``.
     - ``supports_json_schema``: if False, a ``json_schema`` response_format gets 400.
+    - ``response_formats``: if set, the request modes accepted (``json_schema``,
+      ``json_object_schema``, ``json_object``, ``text``); others get ``format_rejection_status``
+      (400; 500 answers as llama-cpp-python does) with an error naming ``response_format``.
     - ``max_context_tokens``: longer prompts get 400 ``context_length_exceeded``.
     - ``fault_rate``: share of chat requests answered by a random fault (429, 500, 503 or
       a dropped connection), drawn from a generator seeded with ``seed``.
@@ -94,6 +98,8 @@ class JudgeServer:
         self.api_key = api_key
         self.models = models
         self.supports_json_schema = supports_json_schema
+        self.response_formats: frozenset[str] | None = None
+        self.format_rejection_status = 400
         self.max_context_tokens = max_context_tokens
         self.fault_rate = fault_rate
         self.ratelimit_limit_requests = ratelimit_limit_requests
@@ -351,7 +357,13 @@ class JudgeServer:
             return error_response(404, message, code="model_not_found")
         if payload.get("stream"):
             return error_response(400, "JudgeServer does not support stream=true.", param="stream")
-        if not self.supports_json_schema and json_schema(payload) is not None:
+        if self.response_formats is not None and (mode := format_mode(payload)) not in self.response_formats:
+            message = (
+                f"1 validation error: ('body', 'response_format', 'type'): {mode} is not accepted; "
+                f"Input should be one of {sorted(self.response_formats)}"
+            )
+            return error_response(self.format_rejection_status, message, param="response_format")
+        if not self.supports_json_schema and format_mode(payload) == "json_schema":
             message = "response_format of type 'json_schema' is not supported by this server."
             return error_response(400, message, param="response_format")
         if self.max_context_tokens is not None and prompt_tokens > self.max_context_tokens:

@@ -43,7 +43,7 @@ class AiohttpClient:
             self._url_template = f"{base}/chat/completions"
             self._params = {}
         self._session: aiohttp.ClientSession | None = None
-        self._heads: dict[tuple[bool, str], str] = {}
+        self._heads: dict[tuple[str, str], str] = {}
 
     def _open_session(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
@@ -79,7 +79,7 @@ class AiohttpClient:
     def _encode(self, request: JudgeRequest) -> bytes:
         """The JSON body; everything before the record's message is serialised once per judge."""
         system, *rest = request.messages
-        memo = (request.response_format is not None, system["content"])
+        memo = (request.output_mode, system["content"])
         head = self._heads.get(memo)
         if head is None:
             static = {key: value for key, value in request.body().items() if key != "messages"}
