@@ -288,9 +288,61 @@ def test_corrected_rates_per_category_use_the_unlabelled_items(tmp_path: Path) -
     assert set(by_name) == {"a", "b"}
     for corrected in by_name.values():
         assert corrected is not None and corrected.n_judged == 200 and corrected.n_labeled == 60
-        assert corrected.ppi_plus_plus.low is not None and corrected.ppi_plus_plus.high is not None
-        assert corrected.ppi_plus_plus.low <= corrected.ppi_plus_plus.value <= corrected.ppi_plus_plus.high
-    assert by_name["a"].ppi_plus_plus.value > by_name["b"].ppi_plus_plus.value  # type: ignore[union-attr]
+        assert corrected.method == "ppi++" and corrected.n_unlabeled == 140 and not corrected.warnings
+        assert corrected.estimate.low is not None and corrected.estimate.high is not None
+        assert 0 <= corrected.estimate.low <= corrected.estimate.value <= corrected.estimate.high <= 1
+    assert by_name["a"].estimate.value > by_name["b"].estimate.value  # type: ignore[union-attr]
+    assert judge.corrected is not None and judge.corrected.effective_labels > 120
+
+
+def test_corrected_rate_names_its_estimator_for_each_design(tmp_path: Path) -> None:
+    rows = [{"id": i, "verdict": int(i % 3 == 0)} for i in range(300)]
+    all_labelled = _write(
+        tmp_path / "l.jsonl", [{"id": i, "label": int(i % 3 == 0 or i % 10 == 1)} for i in range(300)]
+    )
+    judged = _write(tmp_path / "j.jsonl", rows)
+    (judge,) = calibrate(judged, all_labelled, judge_fields=["verdict"], n_resamples=100).judges
+    corrected = judge.corrected
+    assert corrected is not None and corrected.method == "labels" and corrected.design == "random"
+    assert corrected.estimate == corrected.labels_only
+    assert "every judged item is labelled" in corrected.reason
+    # A validation sample: 20 labelled positives and 20 negatives, the rest unlabelled.
+    validation = _write(
+        tmp_path / "v.jsonl", [{"id": i, "label": int(i % 3 == 0)} for i in range(300) if i < 60]
+    )
+    result = CliRunner().invoke(
+        main,
+        [
+            "calibrate",
+            str(judged),
+            str(validation),
+            "--judge-field",
+            "verdict",
+            "--label-design",
+            "validation",
+            "--resamples",
+            "100",
+            "--json",
+            "-",
+        ],
+    )
+    assert result.exit_code == 0, result.stderr
+    (judge_json,) = json.loads(result.stdout)["judges"]
+    assert judge_json["corrected"]["method"] == "rogan-gladen"
+    assert judge_json["corrected"]["n_unlabeled"] == 240 and judge_json["corrected"]["warnings"] == []
+    text = CliRunner().invoke(
+        main,
+        [
+            "calibrate",
+            str(judged),
+            str(validation),
+            "--judge-field",
+            "verdict",
+            "--label-design",
+            "validation",
+        ],
+    )
+    assert "Harmful rate corrected for judge error" in text.stdout and "rogan-gladen" in text.stdout
 
 
 def test_target_precision_objective(harmbench: tuple[Path, Path]) -> None:

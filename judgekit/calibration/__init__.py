@@ -20,8 +20,10 @@ from judgekit.calibration.analysis import (
 )
 from judgekit.calibration.inputs import JudgeSpec, Rows, judge_column, label_table, read_jsonl, rows_by_id
 from judgekit.calibration.models import CalibrationReport, JoinReport, Provenance
-from judgekit.errors import ConfigError, InputError
+from judgekit.errors import ConfigError, InputError, JudgekitError
+from judgekit.metrics.corrected import Design
 from judgekit.metrics.thresholds import Objective
+from judgekit.rubrics import load_rubric
 
 __all__ = ["CalibrationReport", "JudgeSpec", "calibrate", "check_objective"]
 
@@ -45,6 +47,7 @@ def calibrate(
     scale: tuple[float, float] | None = None,
     seed: int = 0,
     n_resamples: int = 1000,
+    design: Design = "random",
 ) -> CalibrationReport:
     """Compare judge verdicts with human labels.
 
@@ -55,6 +58,8 @@ def calibrate(
     `annotator_field`. The reference is the annotators' majority (median for ordinal labels) or
     one annotator by name. `by` breaks results down by a field of the labels or the judged rows;
     `cluster_field` (e.g. the prompt id) makes bootstrap intervals resample whole clusters.
+    `design` says how the labelled items were drawn: "random" (a random subset of the judged
+    items) or "validation" (a separate sample, e.g. by label, that only measures the judge).
     """
     check_objective(objective, target_precision)
     judged_rows = read_jsonl(judged)
@@ -87,6 +92,7 @@ def calibrate(
         target_precision=target_precision,
         scale=scale,
         clusters=_clusters(ids, cluster_field, joined.attributes, judged_by_id),
+        design=design,
     )
     labeled = set(ids)
     unlabeled_ids = [item for item in judged_by_id if item not in labeled]
@@ -119,6 +125,7 @@ def calibrate(
             seed=seed,
             n_resamples=n_resamples,
             rubrics=_rubrics(judged_rows),
+            positive_label=_positive_label(_rubrics(judged_rows)),
         ),
         join=JoinReport(
             judged_rows=len(judged_rows),
@@ -178,6 +185,20 @@ def _clusters(
         ],
         dtype=np.float64,
     )
+
+
+def _positive_label(rubrics: Sequence[Mapping[str, Any]]) -> str:
+    """The positive class's name: "non-refusal" when every rubric of the verdicts measures refusal."""
+    names = {str(entry["rubric"]) for entry in rubrics if entry.get("rubric")}
+    if not names:
+        return "harmful"
+    for name in names:
+        try:
+            if load_rubric(name).scoring.refused is None:
+                return "harmful"
+        except JudgekitError:
+            return "harmful"
+    return "non-refusal"
 
 
 def _rubrics(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -30,6 +30,7 @@ from judgekit.calibration.models import (
     ThresholdChoice,
     ThresholdPoint,
 )
+from judgekit.metrics.corrected import Design
 from judgekit.metrics.thresholds import Objective
 
 DisagreementKind = Literal["false_positive", "false_negative"]
@@ -48,6 +49,8 @@ class Settings:
     target_precision: float | None = None
     """With objective "precision": the precision the threshold must reach."""
     scale: tuple[float, float] | None = None
+    design: Design = "random"
+    """How the labelled items were drawn, for corrected rates."""
 
     def clusters_of(self, keep: npt.NDArray[Any]) -> FloatArray | None:
         """The clusters of the items `keep` selects, or None when not resampling clusters."""
@@ -210,51 +213,33 @@ def threshold_choice(reference: FloatArray, scores: FloatArray, settings: Settin
 
 
 def corrected_rate(
-    reference: FloatArray, predictions: FloatArray, unlabeled: FloatArray
+    reference: FloatArray, predictions: FloatArray, unlabeled: FloatArray, design: Design = "random"
 ) -> CorrectedRate | None:
-    """The harmful rate corrected by Rogan-Gladen and by prediction-powered inference.
+    """The positive rate corrected for judge error, by the estimator the data allow.
 
-    `unlabeled` holds the judge's decisions on the judged items that have no human label: PPI
-    draws on them, and Rogan-Gladen corrects the judge's rate over them and the labelled ones.
-    Without unlabelled items PPI has nothing to add, and its estimates are NaN.
+    `unlabeled` holds the judge's decisions on the judged items that have no human label. With
+    design "random" the labelled items are a random subset of all judged items; with
+    "validation" they only measure the judge, and the rate is the unlabelled items'.
     """
     keep = ~np.isnan(reference) & ~np.isnan(predictions)
     y, f = reference[keep], predictions[keep]
     extra = unlabeled[~np.isnan(unlabeled)]
-    if y.size < 2:
+    if not y.size:
         return None
-    judged = np.concatenate([f, extra])
-    matrix = metrics.confusion_matrix(y, f)
-    judge_rate = float(judged.mean())
-    positives, negatives = matrix.tp + matrix.fn, matrix.tn + matrix.fp
-    rogan = Estimate(value=math.nan)
-    if positives and negatives:
-        rg = metrics.rogan_gladen(
-            judge_rate,
-            matrix.recall,
-            matrix.specificity,
-            n_judged=int(judged.size),
-            n_positives=positives,
-            n_negatives=negatives,
-        )
-        rogan = _estimate(rg)
+    result = metrics.corrected_rate(y, f, extra, design=design)
+    rated = extra if design == "validation" else np.concatenate([f, extra])
     labels_only = metrics.wilson_interval(int(y.sum()), int(y.size))
-    ppi = tuned = Estimate(value=math.nan)
-    lam = effective = math.nan
-    if extra.size:
-        plain, plus = metrics.ppi_mean(y, f, extra), metrics.ppi_plus_plus_mean(y, f, extra)
-        ppi = _estimate(plain)
-        tuned = _estimate(plus)
-        lam, effective = plus.lam, metrics.effective_labels(y, f, extra)
     return CorrectedRate(
-        judge_rate=judge_rate,
-        n_judged=int(judged.size),
+        judge_rate=float(rated.mean()) if rated.size else math.nan,
+        n_judged=int(f.size + extra.size),
         n_labeled=int(y.size),
-        rogan_gladen=rogan,
-        ppi=ppi,
-        ppi_plus_plus=tuned,
-        ppi_plus_plus_lambda=lam,
-        effective_labels=effective,
+        n_unlabeled=int(extra.size),
+        design=design,
+        estimate=_estimate(result),
+        method=result.method,
+        reason=result.reason,
+        effective_labels=result.effective_labels,
+        warnings=list(result.warnings),
         labels_only=_estimate(labels_only),
     )
 
@@ -300,7 +285,9 @@ def by_category(
         sub = replace(settings, clusters=settings.clusters_of(mask))
         agreement = binary_agreement(reference[mask], predictions[mask], sub)
         if agreement is not None:
-            corrected = corrected_rate(reference[mask], predictions[mask], unlabeled[other_names == name])
+            corrected = corrected_rate(
+                reference[mask], predictions[mask], unlabeled[other_names == name], settings.design
+            )
             rows.append(CategoryAgreement(category=str(name), agreement=agreement, corrected=corrected))
     return rows
 
@@ -455,7 +442,7 @@ def judge_report(
         else [],
         threshold_choice=threshold_choice(binary_reference, column.scores, settings) if graded else None,
         score_bins=score_bins(binary_reference, column.scores) if graded else [],
-        corrected=corrected_rate(binary_reference, predictions, unlabeled)
+        corrected=corrected_rate(binary_reference, predictions, unlabeled, settings.design)
         if predictions is not None and binary_labels
         else None,
         disagreements=disagreements(ids, binary_reference, column, table, judged)

@@ -95,18 +95,28 @@ class ThresholdChoice(_Model):
 
 
 class CorrectedRate(_Model):
-    """The harmfulness rate once the judge's errors are corrected with the human labels."""
+    """The positive rate once the judge's errors are corrected with the human labels.
+
+    The estimator is chosen for the data (see `judgekit.metrics.corrected_rate`): the labels' own
+    rate when every judged item is labelled, PPI++ when labels are a random subset, Rogan-Gladen
+    when they are a separate validation sample.
+    """
 
     judge_rate: float
-    """The judge's raw harmful rate over every judged item."""
+    """The judge's raw positive rate over the items whose rate is estimated."""
     n_judged: int
     n_labeled: int
-    rogan_gladen: Estimate
-    ppi: Estimate
-    ppi_plus_plus: Estimate
-    ppi_plus_plus_lambda: float
+    n_unlabeled: int
+    design: Literal["random", "validation"]
+    estimate: Estimate
+    """The corrected rate and its 95% interval, clipped to [0, 1]."""
+    method: Literal["labels", "ppi++", "rogan-gladen", "none"]
+    reason: str
+    """Why this estimator ran."""
     effective_labels: float
-    """Human labels a labels-only estimate would need for PPI++'s interval width."""
+    """Human labels a labels-only estimate would need for the same precision."""
+    warnings: list[str] = []
+    """Why the interval should not be trusted; empty when it can be."""
     labels_only: Estimate
     """The rate from the human labels alone (Wilson interval)."""
 
@@ -221,6 +231,13 @@ class Provenance(_Model):
     n_resamples: int
     rubrics: list[dict[str, Any]]
     """Rubric name, version, hash and judge model of verdict rows, when the judged file has them."""
+    positive_label: str = "harmful"
+    """What a positive verdict means, for the report's wording: "harmful", or "non-refusal" when
+    the rubric measures refusal (its `harmful` means the response did not refuse)."""
+    label_order: list[str] | None = None
+    """Text labels in their declared order (ordinal), or sorted (nominal); None for numeric labels."""
+    ordered: bool = True
+    """Whether the labels' order means something: weighted kappas and ordinal statistics need it."""
 
 
 class CalibrationReport(_Model):

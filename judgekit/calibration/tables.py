@@ -204,24 +204,25 @@ def _corrected(report: CalibrationReport) -> Table | None:
     rows = [
         (
             j.name,
-            f"{c.judge_rate:.1%} (n={c.n_judged})",
-            _pct_ci(c.rogan_gladen),
-            _pct_ci(c.ppi),
-            _pct_ci(c.ppi_plus_plus),
-            _pct_ci(c.labels_only),
+            f"{_pct(c.judge_rate)} (n={c.n_judged})",
+            _pct_ci(c.estimate) + (" (!)" if c.warnings else ""),
+            c.method,
             _labels(c.effective_labels, c.n_labeled),
+            _pct_ci(c.labels_only),
         )
         for j in report.judges
         if (c := j.corrected)
     ]
     if not rows:
         return None
+    notes = [f"{j.name}: {c.reason}." for j in report.judges if (c := j.corrected)]
+    notes += [f"(!) {j.name}: {w}." for j in report.judges if (c := j.corrected) for w in c.warnings]
     return Table(
-        "Harmful rate corrected for judge error",
-        ("judge", "judge's raw rate", "Rogan-Gladen", "PPI", "PPI++", "labels only", "effective labels"),
+        f"{rate_noun(report).capitalize()} rate corrected for judge error",
+        ("judge", "judge's raw rate", "corrected (95% CI)", "estimator", "effective labels", "labels only"),
         rows,
-        "PPI and PPI++ combine the judge on every judged item with the human labels; effective labels is "
-        "how many labels a labels-only estimate would need for the same precision.",
+        " ".join(notes)
+        + " Effective labels: how many labels a labels-only estimate would need for the same precision.",
     )
 
 
@@ -230,9 +231,9 @@ def _corrected_by_category(report: CalibrationReport) -> Table | None:
         (
             judge.name,
             c.category,
-            f"{r.judge_rate:.1%} (n={r.n_judged})",
-            _pct_ci(r.rogan_gladen),
-            _pct_ci(r.ppi_plus_plus),
+            f"{_pct(r.judge_rate)} (n={r.n_judged})",
+            _pct_ci(r.estimate) + (" (!)" if r.warnings else ""),
+            r.method,
             _pct_ci(r.labels_only),
         )
         for judge in report.judges
@@ -242,16 +243,17 @@ def _corrected_by_category(report: CalibrationReport) -> Table | None:
     if not rows:
         return None
     return Table(
-        f"Corrected harmful rate by {report.provenance.by}",
+        f"Corrected {rate_noun(report)} rate by {report.provenance.by}",
         (
             "judge",
             report.provenance.by or "category",
             "judge's raw rate",
-            "Rogan-Gladen",
-            "PPI++",
+            "corrected (95% CI)",
+            "estimator",
             "labels only",
         ),
         rows,
+        "(!): the interval cannot be trusted (too few labels of a class); see the JSON report's warnings.",
     )
 
 
@@ -334,6 +336,15 @@ def render_markdown(report: CalibrationReport) -> str:
 
 def _labels(effective: float, labeled: int) -> str:
     return f"{effective:,.0f} (n={labeled})" if not math.isnan(effective) else f"- (n={labeled})"
+
+
+def rate_noun(report: CalibrationReport) -> str:
+    """What the positive class is called: "harmful" unless the report says otherwise."""
+    return report.provenance.positive_label
+
+
+def _pct(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.1%}"
 
 
 def _num(value: float | None) -> str:

@@ -18,6 +18,7 @@ from judgekit.calibration.tables import render_markdown, render_text
 from judgekit.cli.common import EXIT_INPUT, EXIT_JUDGE, OPTION, cache_options, echo_err, fail, open_cache
 from judgekit.config import DEFAULT_CONCURRENCY
 from judgekit.errors import ConfigError, JudgeError, JudgekitError
+from judgekit.metrics.corrected import Design
 from judgekit.metrics.thresholds import Objective
 from judgekit.records import FieldMap
 
@@ -49,6 +50,13 @@ from judgekit.records import FieldMap
 )
 @OPTION("--target-precision", type=click.FloatRange(0, 1), help="Precision the threshold must reach.")
 @OPTION("--scale", type=(float, float), help="The score scale MIN MAX for ordinal statistics.")
+@OPTION(
+    "--label-design",
+    type=click.Choice(["random", "validation"]),
+    default="random",
+    help="How LABELS was drawn: a `random` subset of JUDGED, or a separate `validation` sample (e.g. by "
+    "label) that only measures the judge; picks the corrected-rate estimator.",
+)
 @OPTION("--seed", type=int, default=0, help="Seed of the bootstrap and of the threshold split.")
 @OPTION("--resamples", type=click.IntRange(min=100), default=1000, help="Bootstrap resamples.")
 @OPTION(
@@ -91,6 +99,7 @@ def calibrate(
     objective: Objective,
     target_precision: float | None,
     scale: tuple[float, float] | None,
+    label_design: Design,
     seed: int,
     resamples: int,
     json_path: str | None,
@@ -144,6 +153,7 @@ def calibrate(
             scale=scale,
             seed=seed,
             n_resamples=resamples,
+            design=label_design,
         )
         _write_reports(report, json_path, markdown_path, html_path)
         if "-" not in (json_path, markdown_path, html_path):

@@ -5,6 +5,7 @@ Missing values are NaN; undefined statistics are NaN; invalid arguments raise Va
 
 from judgekit.metrics.agreement import cohen_kappa, fleiss_kappa, krippendorff_alpha
 from judgekit.metrics.binary import ConfusionMatrix, RocCurve, confusion_matrix, pr_auc, roc_auc, roc_curve
+from judgekit.metrics.corrected import CorrectedRate, corrected_rate
 from judgekit.metrics.correction import (
     PPIEstimate,
     effective_labels,
@@ -28,6 +29,7 @@ from judgekit.metrics.thresholds import ThresholdCurve, choose_threshold, thresh
 __all__ = [
     "BootstrapInterval",
     "ConfusionMatrix",
+    "CorrectedRate",
     "Interval",
     "McNemarResult",
     "PPIEstimate",
@@ -39,6 +41,7 @@ __all__ = [
     "choose_threshold",
     "cohen_kappa",
     "confusion_matrix",
+    "corrected_rate",
     "effective_labels",
     "fleiss_kappa",
     "kendall_tau_b",

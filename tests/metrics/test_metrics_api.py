@@ -11,6 +11,7 @@ import judgekit.metrics as metrics
 EXPECTED = [
     "BootstrapInterval",
     "ConfusionMatrix",
+    "CorrectedRate",
     "Interval",
     "McNemarResult",
     "PPIEstimate",
@@ -22,6 +23,7 @@ EXPECTED = [
     "choose_threshold",
     "cohen_kappa",
     "confusion_matrix",
+    "corrected_rate",
     "effective_labels",
     "fleiss_kappa",
     "kendall_tau_b",
