@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from sklearn.metrics import cohen_kappa_score
+from sklearn.metrics import cohen_kappa_score, f1_score
+from sklearn.metrics import confusion_matrix as sk_confusion
 
 import judgekit
 from judgekit.calibration import calibrate
@@ -181,7 +182,7 @@ def test_ordinal_labels_use_the_full_scale(tmp_path: Path) -> None:
         ([{"id": 1, "x": 1}], {}, "name them with --label-field"),
         ([{"id": 99, "label": 1}], {}, "no id of the labels file"),
         ([{"id": 1, "label": 1}], {"reference": "carol"}, "unknown annotator 'carol'"),
-        ([{"id": 1, "label": "maybe"}], {}, "expected a number"),
+        ([{"id": 1, "label": "maybe"}], {}, "the labels are text classes"),
     ],
 )
 def test_input_errors_name_the_file_and_the_fix(
@@ -372,3 +373,69 @@ def test_target_precision_goes_with_the_precision_objective(
     labels = _write(tmp_path / "l.jsonl", [{"id": i, "label": int(i % 5 > 2)} for i in range(20)])
     result = CliRunner().invoke(main, ["calibrate", str(judged), str(labels), *options])
     assert result.exit_code != 0 and message in result.stderr
+
+
+def _three_class(tmp_path: Path) -> tuple[Path, Path]:
+    rng = np.random.default_rng(4)
+    classes = ["full", "partial", "none"]
+    truth = rng.choice(3, 300, p=[0.5, 0.2, 0.3])
+    judge = np.where(rng.random(300) < 0.8, truth, rng.choice(3, 300))
+    judged = _write(
+        tmp_path / "j.jsonl",
+        [{"id": i, "fields": {"refusal": classes[judge[i]]}, "model": "ab"[i % 2]} for i in range(300)],
+    )
+    labels = _write(tmp_path / "l.jsonl", [{"id": i, "label": classes[truth[i]]} for i in range(200)])
+    return judged, labels
+
+
+def test_text_labels_need_a_declared_order_or_nominal(tmp_path: Path) -> None:
+    judged, labels = _three_class(tmp_path)
+    with pytest.raises(judgekit.InputError, match="--label-order full,none,partial"):
+        calibrate(judged, labels, judge_fields=["fields.refusal"])
+    with pytest.raises(judgekit.InputError, match="not one of the classes"):
+        calibrate(judged, labels, judge_fields=["fields.refusal"], label_order=["full", "none"])
+
+
+def test_multiclass_labels_get_confusion_per_class_f1_and_weighted_kappas_only_when_ordered(
+    tmp_path: Path,
+) -> None:
+    judged, labels = _three_class(tmp_path)
+    truth = [json.loads(line)["label"] for line in labels.read_text().splitlines()]
+    verdicts = [json.loads(line)["fields"]["refusal"] for line in judged.read_text().splitlines()][:200]
+    order = ["full", "partial", "none"]
+    report = calibrate(
+        judged, labels, judge_fields=["fields.refusal"], label_order=order, by="model", n_resamples=100
+    )
+    (judge,) = report.judges
+    m = judge.multiclass
+    assert m is not None and m.classes == order and m.ordered and m.n == 200
+    codes_t, codes_j = [order.index(t) for t in truth], [order.index(v) for v in verdicts]
+    assert m.confusion == sk_confusion(codes_t, codes_j, labels=[0, 1, 2]).tolist()
+    assert m.macro_f1 == pytest.approx(f1_score(codes_t, codes_j, average="macro"))
+    assert m.kappa_quadratic == pytest.approx(cohen_kappa_score(codes_t, codes_j, weights="quadratic"))
+    assert m.kappa.value == pytest.approx(cohen_kappa_score(codes_t, codes_j))
+    assert {c.label for c in m.per_class} == set(order)
+    assert all(c.corrected is not None and c.corrected.n_unlabeled == 100 for c in m.per_class)
+    assert {c.category for c in judge.multiclass_by_category} == {"a", "b"}
+    assert judge.binary is None and judge.corrected is None
+    nominal = calibrate(judged, labels, judge_fields=["fields.refusal"], nominal=True, n_resamples=100)
+    m2 = nominal.judges[0].multiclass
+    assert m2 is not None and not m2.ordered and m2.kappa_quadratic is None and m2.classes == sorted(order)
+    assert m2.kappa.value == pytest.approx(m.kappa.value)
+    result = CliRunner().invoke(
+        main,
+        [
+            "calibrate",
+            str(judged),
+            str(labels),
+            "--judge-field",
+            "fields.refusal",
+            "--label-order",
+            "full,partial,none",
+            "--resamples",
+            "100",
+        ],
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "Agreement over 3 classes: full < partial < none" in result.stdout
+    assert "Per class" in result.stdout and "Agreement with the reference" not in result.stdout

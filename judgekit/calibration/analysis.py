@@ -18,6 +18,8 @@ from judgekit.calibration.models import (
     AnnotatorAgreement,
     BinaryAgreement,
     CategoryAgreement,
+    CategoryMulticlass,
+    ClassAgreement,
     Comparison,
     CorrectedRate,
     Disagreement,
@@ -25,6 +27,7 @@ from judgekit.calibration.models import (
     GradedAgreement,
     HumanCeiling,
     JudgeReport,
+    MulticlassAgreement,
     OrdinalAgreement,
     ScoreBin,
     ThresholdChoice,
@@ -75,7 +78,17 @@ def reference_labels(table: LabelTable, reference: str) -> FloatArray:
         if reference not in table.annotators:
             raise ValueError(f"unknown annotator '{reference}'; annotators are {', '.join(table.annotators)}")
         return table.values[:, table.annotators.index(reference)]
+    if table.classes is not None and not table.ordered:
+        return _mode(table.values, len(table.classes))
     return _majority(table.values, binary=table.binary())
+
+
+def _mode(values: FloatArray, k: int) -> FloatArray:
+    """The most frequent class of each row; NaN for a tie or no label."""
+    counts = np.stack([np.sum(values == code, axis=1) for code in range(k)], axis=1)
+    top = counts.max(axis=1)
+    winners = np.sum(counts == top[:, np.newaxis], axis=1)
+    return np.where((top > 0) & (winners == 1), counts.argmax(axis=1).astype(float), np.nan)
 
 
 def _majority(values: FloatArray, *, binary: bool) -> FloatArray:
@@ -244,6 +257,89 @@ def corrected_rate(
     )
 
 
+def multiclass_agreement(
+    reference: FloatArray,
+    codes: FloatArray,
+    unlabeled: FloatArray,
+    table: LabelTable,
+    settings: Settings,
+) -> MulticlassAgreement | None:
+    """Confusion matrix, per-class precision, recall, F1 and rates, macro and micro F1, kappas."""
+    assert table.classes is not None
+    keep = ~np.isnan(reference) & ~np.isnan(codes)
+    y, c = reference[keep], codes[keep]
+    if not y.size:
+        return None
+    k = len(table.classes)
+    matrix = metrics.multiclass_confusion(y, c, n_classes=k)
+    scale = list(range(k))
+    kappa = metrics.bootstrap_ci(
+        lambda idx: metrics.cohen_kappa(y[idx], c[idx], labels=scale),
+        int(y.size),
+        clusters=settings.clusters_of(keep),
+        n_resamples=settings.n_resamples,
+        seed=settings.seed,
+    )
+    extra = unlabeled[~np.isnan(unlabeled)]
+    per_class = []
+    for code, name in enumerate(table.classes):
+        corrected = corrected_rate(
+            (y == code).astype(float),
+            (c == code).astype(float),
+            (extra == code).astype(float),
+            settings.design,
+        )
+        per_class.append(
+            ClassAgreement(
+                label=name,
+                support=int(matrix.support[code]),
+                precision=float(matrix.precision[code]),
+                recall=float(matrix.recall[code]),
+                f1=float(matrix.f1[code]),
+                label_rate=_estimate(metrics.wilson_interval(int(matrix.support[code]), matrix.n)),
+                judge_rate=float(matrix.judge_rates[code]),
+                corrected=corrected,
+            )
+        )
+    ordered = table.ordered
+    return MulticlassAgreement(
+        n=matrix.n,
+        classes=list(table.classes),
+        ordered=ordered,
+        confusion=matrix.counts.tolist(),
+        accuracy=_estimate(metrics.wilson_interval(int(np.trace(matrix.counts)), matrix.n)),
+        kappa=_estimate(kappa),
+        kappa_linear=metrics.cohen_kappa(y, c, labels=scale, weights="linear") if ordered else None,
+        kappa_quadratic=metrics.cohen_kappa(y, c, labels=scale, weights="quadratic") if ordered else None,
+        macro_f1=matrix.macro_f1,
+        micro_f1=matrix.micro_f1,
+        per_class=per_class,
+    )
+
+
+def multiclass_by_category(
+    reference: FloatArray, codes: FloatArray, categories: Sequence[str | None], n_classes: int
+) -> list[CategoryMulticlass]:
+    """Accuracy, macro F1 and kappa per category with at least MIN_CATEGORY_ITEMS labelled items."""
+    names = _category_names(categories)
+    rows = []
+    for name in sorted(set(names)):
+        keep = (names == name) & ~np.isnan(reference) & ~np.isnan(codes)
+        if keep.sum() < MIN_CATEGORY_ITEMS:
+            continue
+        matrix = metrics.multiclass_confusion(reference[keep], codes[keep], n_classes=n_classes)
+        rows.append(
+            CategoryMulticlass(
+                category=str(name),
+                n=matrix.n,
+                accuracy=matrix.accuracy,
+                macro_f1=matrix.macro_f1,
+                kappa=metrics.cohen_kappa(reference[keep], codes[keep], labels=list(range(n_classes))),
+            )
+        )
+    return rows
+
+
 MAX_SCORE_BINS = 20
 
 
@@ -336,7 +432,8 @@ def human_ceiling(table: LabelTable, settings: Settings) -> HumanCeiling | None:
     if len(table.annotators) < 2:
         return None
     binary = table.binary()
-    level: Literal["nominal", "ordinal"] = "nominal" if binary else "ordinal"
+    nominal = binary or (table.classes is not None and not table.ordered)
+    level: Literal["nominal", "ordinal"] = "nominal" if nominal else "ordinal"
     data = table.values.T
     alpha = metrics.bootstrap_ci(
         lambda idx: metrics.krippendorff_alpha(data[:, idx], level=level),
@@ -348,7 +445,11 @@ def human_ceiling(table: LabelTable, settings: Settings) -> HumanCeiling | None:
     rows = []
     for index, annotator in enumerate(table.annotators):
         others = np.delete(table.values, index, axis=1)
-        consensus = _majority(others, binary=binary)
+        consensus = (
+            _mode(others, len(table.classes))
+            if table.classes is not None and not table.ordered
+            else _majority(others, binary=binary)
+        )
         own = table.values[:, index]
         keep = ~np.isnan(consensus) & ~np.isnan(own)
         if not keep.any():
@@ -418,6 +519,8 @@ def judge_report(
     settings: Settings,
 ) -> JudgeReport:
     """Everything about one judge."""
+    if table.classes is not None:
+        return _multiclass_report(reference, column, unlabeled, table, breakdown, settings)
     binary_labels, graded, predictions = table.binary(), column.graded, column.predictions
     has_value = ~np.isnan(column.scores)
     binary_reference = reference if binary_labels else np.full(reference.shape, np.nan)
@@ -447,6 +550,41 @@ def judge_report(
         else None,
         disagreements=disagreements(ids, binary_reference, column, table, judged)
         if predictions is not None
+        else [],
+        false_positives=_count(predictions, binary_reference, 1, 0),
+        false_negatives=_count(predictions, binary_reference, 0, 1),
+    )
+
+
+def _count(predictions: FloatArray | None, reference: FloatArray, verdict: float, label: float) -> int:
+    """Items the judge gave `verdict` and the reference `label`: all of them, however many are listed."""
+    if predictions is None:
+        return 0
+    return int(np.sum((predictions == verdict) & (reference == label)))
+
+
+def _multiclass_report(
+    reference: FloatArray,
+    column: JudgeColumn,
+    unlabeled: FloatArray,
+    table: LabelTable,
+    breakdown: Breakdown | None,
+    settings: Settings,
+) -> JudgeReport:
+    assert table.classes is not None
+    has_value = ~np.isnan(column.scores)
+    return JudgeReport(
+        name=column.spec.name,
+        field=column.spec.field,
+        threshold=None,
+        n_items=int(np.sum(has_value & ~np.isnan(reference))),
+        missing=int(np.sum(~has_value)) - column.errors,
+        errors=column.errors,
+        multiclass=multiclass_agreement(reference, column.scores, unlabeled, table, settings),
+        multiclass_by_category=multiclass_by_category(
+            reference, column.scores, breakdown.labeled, len(table.classes)
+        )
+        if breakdown is not None
         else [],
     )
 

@@ -121,6 +121,51 @@ class CorrectedRate(_Model):
     """The rate from the human labels alone (Wilson interval)."""
 
 
+class ClassAgreement(_Model):
+    """One class of multi-class labels: how the judge finds it, and its rate."""
+
+    label: str
+    support: int
+    """Items the reference puts in this class."""
+    precision: float
+    recall: float
+    f1: float
+    label_rate: Estimate
+    """Share of labelled items in this class (Wilson interval)."""
+    judge_rate: float
+    """Share of labelled items the judge puts in this class."""
+    corrected: CorrectedRate | None = None
+    """This class's rate corrected for judge error (the class against the rest)."""
+
+
+class MulticlassAgreement(_Model):
+    """The judge's classes against the reference's, over k text classes."""
+
+    n: int
+    classes: list[str]
+    ordered: bool
+    """Whether the classes have a declared order; weighted kappas are given only then."""
+    confusion: list[list[int]]
+    """confusion[i][j]: items the reference puts in class i and the judge in class j."""
+    accuracy: Estimate
+    kappa: Estimate
+    kappa_linear: float | None = None
+    kappa_quadratic: float | None = None
+    macro_f1: float
+    micro_f1: float
+    per_class: list[ClassAgreement]
+
+
+class CategoryMulticlass(_Model):
+    """Multi-class agreement within one category of --by."""
+
+    category: str
+    n: int
+    accuracy: float
+    macro_f1: float
+    kappa: float
+
+
 MAX_DISAGREEMENTS = 50
 """A judge report lists at most this many false positives, and as many false negatives."""
 
@@ -161,12 +206,17 @@ class JudgeReport(_Model):
     binary: BinaryAgreement | None = None
     graded: GradedAgreement | None = None
     ordinal: OrdinalAgreement | None = None
+    multiclass: MulticlassAgreement | None = None
+    multiclass_by_category: list[CategoryMulticlass] = []
     by_category: list[CategoryAgreement] = []
     threshold_choice: ThresholdChoice | None = None
     score_bins: list[ScoreBin] = []
     """Scores by reference label, for graded judges (the report's histogram)."""
     corrected: CorrectedRate | None = None
     disagreements: list[Disagreement] = []
+    false_positives: int = 0
+    """All false positives (binary judges), of which `disagreements` lists the first MAX_DISAGREEMENTS."""
+    false_negatives: int = 0
 
 
 class AnnotatorAgreement(_Model):

@@ -21,10 +21,13 @@ class Table:
 
 def report_tables(report: CalibrationReport) -> list[Table]:
     """The report's tables, in reading order."""
-    tables = [_agreement(report)]
-    tables += [
+    tables = [
         table
         for table in (
+            _agreement(report),
+            _multiclass(report),
+            _per_class(report),
+            _multiclass_categories(report),
             _categories(report),
             _ordinal(report),
             _thresholds(report),
@@ -57,9 +60,11 @@ def headline(report: CalibrationReport) -> str:
     return "; ".join(parts) + "."
 
 
-def _agreement(report: CalibrationReport) -> Table:
+def _agreement(report: CalibrationReport) -> Table | None:
     rows = []
     for judge in report.judges:
+        if judge.multiclass is not None:
+            continue
         b = judge.binary
         graded = judge.graded
         rows.append(
@@ -71,6 +76,8 @@ def _agreement(report: CalibrationReport) -> Table:
                 str(judge.errors + judge.missing),
             )
         )
+    if not rows:
+        return None
     return Table(
         "Agreement with the reference",
         (
@@ -94,6 +101,105 @@ def _agreement(report: CalibrationReport) -> Table:
             else ""
         )
         + ".",
+    )
+
+
+def _multiclass(report: CalibrationReport) -> Table | None:
+    rows = [
+        (
+            j.name,
+            str(m.n),
+            _pct_ci(m.accuracy),
+            _num_ci(m.kappa),
+            _num(m.kappa_linear),
+            _num(m.kappa_quadratic),
+            _num(m.macro_f1),
+            _num(m.micro_f1),
+            str(j.errors + j.missing),
+        )
+        for j in report.judges
+        if (m := j.multiclass)
+    ]
+    if not rows:
+        return None
+    classes = report.provenance.label_order or []
+    order = " < ".join(classes) if report.provenance.ordered else ", ".join(classes) + " (nominal)"
+    return Table(
+        f"Agreement over {len(classes)} classes: {order}",
+        (
+            "judge",
+            "n",
+            "accuracy (95% CI)",
+            "kappa (95% CI)",
+            "linear kappa",
+            "quadratic kappa",
+            "macro F1",
+            "micro F1",
+            "missing",
+        ),
+        rows,
+        "Weighted kappas need a declared order (--label-order); micro F1 equals accuracy "
+        "(one label an item).",
+    )
+
+
+def _per_class(report: CalibrationReport) -> Table | None:
+    rows = [
+        (
+            j.name,
+            c.label,
+            str(c.support),
+            _num(c.precision),
+            _num(c.recall),
+            _num(c.f1),
+            _pct_ci(c.label_rate),
+            _pct(c.judge_rate),
+            (
+                _pct_ci(c.corrected.estimate)
+                + (" (!)" if c.corrected.warnings else "")
+                + f" {c.corrected.method}"
+            )
+            if c.corrected
+            else "-",
+        )
+        for j in report.judges
+        if (m := j.multiclass)
+        for c in m.per_class
+    ]
+    if not rows:
+        return None
+    return Table(
+        "Per class: precision, recall and rates",
+        (
+            "judge",
+            "class",
+            "labelled",
+            "precision",
+            "recall",
+            "F1",
+            "labelled rate",
+            "judge's rate",
+            "corrected rate",
+        ),
+        rows,
+        "Rates are each class's share; the corrected rate is the class against the rest, "
+        "by the estimator named.",
+    )
+
+
+def _multiclass_categories(report: CalibrationReport) -> Table | None:
+    rows = [
+        (j.name, c.category, str(c.n), _pct(c.accuracy), _num(c.macro_f1), _num(c.kappa))
+        for j in report.judges
+        for c in j.multiclass_by_category
+    ]
+    if not rows:
+        return None
+    return Table(
+        f"Agreement by {report.provenance.by}",
+        ("judge", report.provenance.by or "category", "n", "accuracy", "macro F1", "kappa"),
+        rows,
+        "Categories with fewer than 10 items are left out.",
     )
 
 

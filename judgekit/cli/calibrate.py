@@ -51,6 +51,11 @@ from judgekit.records import FieldMap
 @OPTION("--target-precision", type=click.FloatRange(0, 1), help="Precision the threshold must reach.")
 @OPTION("--scale", type=(float, float), help="The score scale MIN MAX for ordinal statistics.")
 @OPTION(
+    "--label-order",
+    help="Text labels are these classes, in order (e.g. `full,partial,none`); enables weighted kappas.",
+)
+@OPTION("--nominal", is_flag=True, help="Labels are unordered classes (text, or numeric codes).")
+@OPTION(
     "--label-design",
     type=click.Choice(["random", "validation"]),
     default="random",
@@ -99,6 +104,8 @@ def calibrate(
     objective: Objective,
     target_precision: float | None,
     scale: tuple[float, float] | None,
+    label_order: str | None,
+    nominal: bool,
     label_design: Design,
     seed: int,
     resamples: int,
@@ -154,6 +161,8 @@ def calibrate(
             seed=seed,
             n_resamples=resamples,
             design=label_design,
+            label_order=[c.strip() for c in label_order.split(",")] if label_order else None,
+            nominal=nominal,
         )
         _write_reports(report, json_path, markdown_path, html_path)
         if "-" not in (json_path, markdown_path, html_path):

@@ -24,6 +24,7 @@ from judgekit.metrics.intervals import (
     paired_bootstrap_diff,
     wilson_interval,
 )
+from judgekit.metrics.multiclass import MulticlassMatrix, multiclass_confusion
 from judgekit.metrics.thresholds import ThresholdCurve, choose_threshold, threshold_curve
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "CorrectedRate",
     "Interval",
     "McNemarResult",
+    "MulticlassMatrix",
     "PPIEstimate",
     "PairedDifference",
     "RocCurve",
@@ -48,6 +50,7 @@ __all__ = [
     "krippendorff_alpha",
     "mcnemar",
     "mean_absolute_error",
+    "multiclass_confusion",
     "paired_bootstrap_diff",
     "pearson",
     "ppi_mean",
