@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -211,7 +213,8 @@ def test_html_report_is_self_contained_and_escapes_the_judged_text(tmp_path: Pat
     page = render_html(calibrate(judged, labels, n_resamples=100))
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "False negatives" in page and "Provenance" in page
-    assert "<script" not in page.replace("&lt;script", "") and "src=" not in page and "href=" not in page
+    assert "<script" not in page.replace("&lt;script", "") and "src=" not in page
+    assert 'href="http' not in page and "url(" not in page  # only in-page links (the contents)
 
 
 def test_calibrate_a_rubric_in_one_step_and_write_the_threshold(tmp_path: Path, server: JudgeServer) -> None:
@@ -439,3 +442,42 @@ def test_multiclass_labels_get_confusion_per_class_f1_and_weighted_kappas_only_w
     assert result.exit_code == 0, result.stderr
     assert "Agreement over 3 classes: full < partial < none" in result.stdout
     assert "Per class" in result.stdout and "Agreement with the reference" not in result.stdout
+
+
+def test_html_report_counts_every_disagreement_and_draws_roc_and_pr(harmbench: tuple[Path, Path]) -> None:
+    judged, labels = harmbench
+    report = calibrate(judged, labels, judge_fields=["advbench", "PAIR_gpt-4-0613"], n_resamples=100)
+    binary, graded = report.judges
+    assert binary.binary is not None and binary.false_positives == binary.binary.fp > 50
+    page = render_html(report)
+    assert (
+        "False positives: the judge says harmful, the reference does not "
+        f"({binary.false_positives}, first 50)" in page
+    )
+    assert graded.graded is not None and graded.graded.roc and graded.graded.pr
+    assert "ROC curve (AUC" in page and "Precision-recall curve (AP" in page and "Contents" in page
+    # A graded judge without a threshold has no verdicts: no disagreement sections, not "(0)".
+    assert graded.false_positives == 0 and page.count("False positives: the judge") == 1
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed")
+def test_html_report_renders_in_headless_chromium(harmbench: tuple[Path, Path], tmp_path: Path) -> None:
+    judged, labels = harmbench
+    report = calibrate(judged, labels, judge_fields=["cls", "PAIR_gpt-4-0613"], n_resamples=100)
+    page, shot = tmp_path / "report.html", tmp_path / "report.png"
+    page.write_text(render_html(report), encoding="utf-8")
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        f"--screenshot={shot}",
+        "--window-size=1280,3000",
+    ]
+    subprocess.run([str(CHROMIUM), *flags, page.as_uri()], capture_output=True, timeout=120, check=False)
+    assert shot.exists() and shot.stat().st_size > 50_000  # a blank page compresses to a few kB

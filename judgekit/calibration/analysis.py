@@ -340,6 +340,31 @@ def multiclass_by_category(
     return rows
 
 
+MAX_CURVE_POINTS = 200
+
+
+def graded_agreement(reference: FloatArray, scores: FloatArray) -> GradedAgreement:
+    """ROC and PR AUCs with their curves (at most MAX_CURVE_POINTS points each)."""
+    roc = metrics.roc_curve(reference, scores)
+    curve = metrics.threshold_curve(reference, scores)
+    keep = ~np.isnan(curve.precision) & ~np.isnan(curve.recall)
+    pr = sorted(zip(curve.recall[keep].tolist(), curve.precision[keep].tolist(), strict=True))
+    points = list(zip(roc.fpr.tolist(), roc.tpr.tolist(), strict=True))
+    return GradedAgreement(
+        roc_auc=metrics.roc_auc(reference, scores),
+        pr_auc=metrics.pr_auc(reference, scores),
+        roc=_thin(points) if not np.isnan(roc.fpr).any() and not np.isnan(roc.tpr).any() else [],
+        pr=_thin([(0.0, pr[0][1]), *sorted(pr)] if pr else []),
+    )
+
+
+def _thin(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    if len(points) <= MAX_CURVE_POINTS:
+        return points
+    step = (len(points) - 1) / (MAX_CURVE_POINTS - 1)
+    return [points[round(i * step)] for i in range(MAX_CURVE_POINTS)]
+
+
 MAX_SCORE_BINS = 20
 
 
@@ -532,11 +557,7 @@ def judge_report(
         missing=int(np.sum(~has_value)) - column.errors,
         errors=column.errors,
         binary=binary_agreement(binary_reference, predictions, settings) if predictions is not None else None,
-        graded=GradedAgreement(
-            roc_auc=metrics.roc_auc(reference, column.scores), pr_auc=metrics.pr_auc(reference, column.scores)
-        )
-        if graded and binary_labels
-        else None,
+        graded=graded_agreement(reference, column.scores) if graded and binary_labels else None,
         ordinal=None if binary_labels else ordinal_agreement(reference, column.scores, settings),
         by_category=by_category(
             binary_reference, predictions, breakdown.labeled, settings, unlabeled, breakdown.unlabeled

@@ -44,6 +44,10 @@ class GradedAgreement(_Model):
 
     roc_auc: float
     pr_auc: float
+    roc: list[tuple[float, float]] = []
+    """ROC curve points (false-positive rate, true-positive rate), for the report's chart."""
+    pr: list[tuple[float, float]] = []
+    """Precision-recall points (recall, precision), one per threshold, for the report's chart."""
 
 
 class OrdinalAgreement(_Model):

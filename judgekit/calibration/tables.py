@@ -359,7 +359,9 @@ def _corrected_by_category(report: CalibrationReport) -> Table | None:
             "labels only",
         ),
         rows,
-        "(!): the interval cannot be trusted (too few labels of a class); see the JSON report's warnings.",
+        "(!): the interval cannot be trusted (too few labels of a class); see the JSON report's warnings."
+        if any(r.warnings for judge in report.judges for c in judge.by_category if (r := c.corrected))
+        else "",
     )
 
 
