@@ -8,7 +8,9 @@ labels alone. Two designs:
 
 - random: the n labelled items are a random subset of the n + N judged items (N = 0: all labelled);
 - validation: n / 2 labelled positives and n / 2 labelled negatives measure the judge, whose rate
-  on the N judged items is corrected (Rogan-Gladen, Lang-Reiczigel interval).
+  on the N judged items is corrected (Rogan-Gladen, Lang-Reiczigel interval);
+- validation-random: the same, but the n validation labels are a random sample at the same
+  prevalence, so a rare outcome leaves few labelled positives and judgekit warns.
 
     python bench/coverage.py                # full grid, 10,000 draws a cell: about 30 s on 2 cores
     python bench/coverage.py --draws 2000 --csv cells.csv
@@ -28,7 +30,7 @@ import numpy as np
 from judgekit.metrics.corrected import (
     lang_reiczigel_counts,
     random_design,
-    validation_warnings,
+    validation_trusted,
     wilson_bounds,
 )
 
@@ -38,6 +40,9 @@ ACCURACIES = (0.7, 0.9, 0.99)
 LABELS = (30, 50, 100, 200, 400, 2000)
 UNLABELLED = (0, 100, 2_000, 100_000)
 JUDGED = (100, 2_000, 100_000)
+MIN_REPORTED = 500
+"""A cell whose draws judgekit reports without a warning fewer times than this gets no coverage
+figure (it would be noise): judgekit warns on nearly all of its data sets."""
 
 
 @dataclass(frozen=True)
@@ -69,8 +74,9 @@ def _wilson(rng: np.random.Generator, p: float, n: int, draws: int) -> tuple[flo
 
 def _summary(p: float, low: np.ndarray, high: np.ndarray, trusted: np.ndarray) -> tuple[float, float, float]:
     kept = trusted & ~np.isnan(low)
-    coverage = float(np.mean((low[kept] <= p) & (p <= high[kept]))) if kept.any() else float("nan")
-    width = float(np.mean(high[kept] - low[kept])) if kept.any() else float("nan")
+    enough = kept.sum() >= min(MIN_REPORTED, kept.size)
+    coverage = float(np.mean((low[kept] <= p) & (p <= high[kept]))) if enough else float("nan")
+    width = float(np.mean(high[kept] - low[kept])) if enough else float("nan")
     return coverage, width, float(1 - kept.mean())
 
 
@@ -99,10 +105,25 @@ def validation_cell(
     cleared = rng.binomial(negatives, sp, draws)
     flagged = rng.binomial(big, p * se + (1 - p) * (1 - sp), draws)
     _, low, high, _ = lang_reiczigel_counts(flagged, big, caught, positives, cleared, negatives, Z95)
-    trusted = np.full(draws, not validation_warnings(positives, negatives, big))
+    trusted = validation_trusted(np.full(draws, positives), np.full(draws, negatives), np.full(draws, big))
     coverage, width, warned = _summary(p, low, high, trusted)
     w_cov, w_width = _wilson(rng, p, n, draws)
     return Cell("validation", p, se, sp, n, big, coverage, width, warned, 0.0, w_cov, w_width)
+
+
+def validation_random_cell(
+    rng: np.random.Generator, p: float, se: float, sp: float, n: int, big: int, draws: int
+) -> Cell:
+    """n validation labels at random (prevalence p): positives vary, and few of them warn."""
+    positives = rng.binomial(n, p, draws)
+    negatives = n - positives
+    caught = rng.binomial(positives, se)
+    cleared = rng.binomial(negatives, sp)
+    flagged = rng.binomial(big, p * se + (1 - p) * (1 - sp), draws)
+    _, low, high, _ = lang_reiczigel_counts(flagged, big, caught, positives, cleared, negatives, Z95)
+    coverage, width, warned = _summary(p, low, high, validation_trusted(positives, negatives, big))
+    w_cov, w_width = _wilson(rng, p, n, draws)
+    return Cell("validation-random", p, se, sp, n, big, coverage, width, warned, 0.0, w_cov, w_width)
 
 
 def run_grid(draws: int, seed: int) -> list[Cell]:
@@ -113,6 +134,8 @@ def run_grid(draws: int, seed: int) -> list[Cell]:
         cells.append(random_cell(rng, p, se, sp, n, big, draws))
     for p, se, sp, n, big in itertools.product(PREVALENCES, ACCURACIES, ACCURACIES, LABELS, JUDGED):
         cells.append(validation_cell(rng, p, se, sp, n, big, draws))
+    for p, se, sp, n, big in itertools.product(PREVALENCES, ACCURACIES, ACCURACIES, LABELS, JUDGED):
+        cells.append(validation_random_cell(rng, p, se, sp, n, big, draws))
     return cells
 
 
@@ -122,7 +145,10 @@ def _row(values: list[str]) -> str:
 
 def print_summary(cells: list[Cell], draws: int) -> None:
     """One Markdown row per (design, n, N): coverage over p, se, sp, widths next to Wilson's."""
-    print(f"{len(cells)} cells x {draws} draws; coverage among draws reported without a warning\n")
+    print(
+        f"{len(cells)} cells x {draws} draws; coverage among draws reported without a warning "
+        f"(cells with fewer than {MIN_REPORTED} such draws get none)\n"
+    )
     print(
         _row(
             [
@@ -184,6 +210,7 @@ def print_summary(cells: list[Cell], draws: int) -> None:
         )
     below = [c for c in reported if c.coverage < 0.93]
     print(f"\n{len(below)} of {len(reported)} reported cells below 93% coverage.")
+    print(f"{len(cells) - len(reported)} cells warned on all but fewer than {MIN_REPORTED} draws.")
 
 
 def recheck(cells: list[Cell], draws: int, seed: int, count: int = 10) -> None:
@@ -194,7 +221,9 @@ def recheck(cells: list[Cell], draws: int, seed: int, count: int = 10) -> None:
     print(_row(["design", "p", "se", "sp", "labels", "unlabelled", "first run", "recheck"]))
     print(_row(["---"] * 8))
     for c in worst:
-        simulate = random_cell if c.design == "random" else validation_cell
+        simulate = {"random": random_cell, "validation": validation_cell}.get(
+            c.design, validation_random_cell
+        )
         again = simulate(rng, c.p, c.se, c.sp, c.n, c.big_n, 10 * draws)
         print(
             _row(

@@ -139,3 +139,13 @@ def test_intervals_hold_their_estimate_within_zero_and_one(
         result = corrected_rate(y, f, [1] * flagged + [0] * (big - flagged), design=design)  # type: ignore[arg-type]
         if result.method != "none" and not math.isnan(result.estimate):
             assert 0.0 <= result.low <= result.estimate <= result.high <= 1.0
+
+
+def test_validation_design_flags_too_few_labelled_positives() -> None:
+    y, f = _items(tp=9, fn=1, fp=3, tn=47)  # 10 labelled positives: below MIN_CLASS_LABELS (15)
+    result = corrected_rate(y, f, [1] * 30 + [0] * 170, design="validation")
+    assert result.method == "rogan-gladen" and not math.isnan(result.estimate)
+    assert result.warnings == (
+        "only 10 labelled positives (fewer than 15): the judge's sensitivity is too uncertain "
+        "for the interval",
+    )
