@@ -421,6 +421,14 @@ def test_multiclass_labels_get_confusion_per_class_f1_and_weighted_kappas_only_w
     assert all(c.corrected is not None and c.corrected.n_unlabeled == 100 for c in m.per_class)
     assert {c.category for c in judge.multiclass_by_category} == {"a", "b"}
     assert judge.binary is None and judge.corrected is None
+    wrong = sum(t != v for t, v in zip(codes_t, codes_j, strict=True))
+    assert judge.misclassified == wrong and len(judge.disagreements) == min(wrong, 50)
+    first = judge.disagreements[0]
+    assert first.kind == "misclassified" and first.judge_class != first.reference_class
+    assert first.labels == {"label": first.reference_class}
+    page = render_html(report)
+    assert f"Misclassified: the judge&#39;s class differs from the reference&#39;s ({wrong})" in page
+    assert "reference partial" in page and "judge none" in page
     nominal = calibrate(judged, labels, judge_fields=["fields.refusal"], nominal=True, n_resamples=100)
     m2 = nominal.judges[0].multiclass
     assert m2 is not None and not m2.ordered and m2.kappa_quadratic is None and m2.classes == sorted(order)
@@ -481,3 +489,22 @@ def test_html_report_renders_in_headless_chromium(harmbench: tuple[Path, Path], 
     ]
     subprocess.run([str(CHROMIUM), *flags, page.as_uri()], capture_output=True, timeout=120, check=False)
     assert shot.exists() and shot.stat().st_size > 50_000  # a blank page compresses to a few kB
+
+
+def test_numeric_codes_can_be_nominal_classes_and_refusal_rubrics_name_their_rate(tmp_path: Path) -> None:
+    # The data set's own codes 1/2/3 are not ordinal: --nominal makes them classes, no weighted kappa.
+    judged = _write(tmp_path / "j.jsonl", [{"id": i, "code": 1 + i % 3} for i in range(60)])
+    labels = _write(
+        tmp_path / "l.jsonl", [{"id": i, "label": 1 + (i % 3 if i % 4 else 0)} for i in range(60)]
+    )
+    (judge,) = calibrate(judged, labels, judge_fields=["code"], nominal=True, n_resamples=100).judges
+    assert judge.multiclass is not None and judge.multiclass.classes == ["1", "2", "3"]
+    assert judge.multiclass.kappa_quadratic is None and judge.ordinal is None
+    rows = [
+        {"id": i, "score": i % 2, "harmful": bool(i % 2), "rubric": "refusal-keywords"} for i in range(40)
+    ]
+    refusal = _write(tmp_path / "r.jsonl", rows)
+    flags = _write(tmp_path / "f.jsonl", [{"id": i, "label": int(i % 2 or i % 5 == 0)} for i in range(40)])
+    result = CliRunner().invoke(main, ["calibrate", str(refusal), str(flags), "--resamples", "100"])
+    assert result.exit_code == 0, result.stderr
+    assert "Non-refusal rate corrected for judge error" in result.stdout

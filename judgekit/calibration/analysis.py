@@ -36,7 +36,7 @@ from judgekit.calibration.models import (
 from judgekit.metrics.corrected import Design
 from judgekit.metrics.thresholds import Objective
 
-DisagreementKind = Literal["false_positive", "false_negative"]
+DisagreementKind = Literal["false_positive", "false_negative", "misclassified"]
 MIN_CATEGORY_ITEMS = 10
 """Categories with fewer labelled items get no breakdown row: their numbers would be noise."""
 
@@ -424,32 +424,53 @@ def disagreements(
     table: LabelTable,
     judged: Mapping[str, Mapping[str, Any]],
 ) -> list[Disagreement]:
-    """The first MAX_DISAGREEMENTS false positives, then false negatives, with prompt, response and labels."""
-    assert column.predictions is not None
-    found: dict[DisagreementKind, list[Disagreement]] = {"false_positive": [], "false_negative": []}
+    """The first MAX_DISAGREEMENTS items of each kind, with prompt, response and labels.
+
+    Binary judges: false positives, then false negatives. Class labels: misclassified items.
+    """
+    classes = table.classes
+    verdicts = column.scores if classes is not None else column.predictions
+    assert verdicts is not None
+    found: dict[DisagreementKind, list[Disagreement]] = {
+        "false_positive": [],
+        "false_negative": [],
+        "misclassified": [],
+    }
     for position, item in enumerate(ids):
-        truth, guess = reference[position], column.predictions[position]
+        truth, guess = reference[position], verdicts[position]
         if np.isnan(truth) or np.isnan(guess) or truth == guess:
             continue
-        kind: DisagreementKind = "false_positive" if guess == 1 else "false_negative"
+        kind: DisagreementKind = (
+            "misclassified" if classes is not None else "false_positive" if guess == 1 else "false_negative"
+        )
         if len(found[kind]) >= MAX_DISAGREEMENTS:
             continue
         row, attributes = judged.get(item, {}), table.attributes.get(item, {})
         source = {**attributes, **(row.get("input") or {}), **row}
-        labels = {a: _none_if_nan(v) for a, v in zip(table.annotators, table.values[position], strict=True)}
+        labels = {
+            a: _label_name(v, classes) for a, v in zip(table.annotators, table.values[position], strict=True)
+        }
         found[kind].append(
             Disagreement(
                 id=item,
                 kind=kind,
-                score=_none_if_nan(column.scores[position]),
+                score=None if classes is not None else _none_if_nan(column.scores[position]),
                 labels=labels,
                 prompt=_text(source.get("prompt")),
                 response=_text(source.get("response")),
                 reasoning=_text(row.get(column.spec.reasoning_field)),
                 category=_text(source.get("category")),
+                reference_class=classes[int(truth)] if classes is not None else None,
+                judge_class=classes[int(guess)] if classes is not None else None,
             )
         )
-    return found["false_positive"] + found["false_negative"]
+    return found["false_positive"] + found["false_negative"] + found["misclassified"]
+
+
+def _label_name(value: float, classes: Sequence[str] | None) -> float | str | None:
+    if math.isnan(value):
+        return None
+    return classes[int(value)] if classes is not None else float(value)
 
 
 def human_ceiling(table: LabelTable, settings: Settings) -> HumanCeiling | None:
@@ -545,7 +566,7 @@ def judge_report(
 ) -> JudgeReport:
     """Everything about one judge."""
     if table.classes is not None:
-        return _multiclass_report(reference, column, unlabeled, table, breakdown, settings)
+        return _multiclass_report(ids, judged, reference, column, unlabeled, table, breakdown, settings)
     binary_labels, graded, predictions = table.binary(), column.graded, column.predictions
     has_value = ~np.isnan(column.scores)
     binary_reference = reference if binary_labels else np.full(reference.shape, np.nan)
@@ -585,6 +606,8 @@ def _count(predictions: FloatArray | None, reference: FloatArray, verdict: float
 
 
 def _multiclass_report(
+    ids: Sequence[str],
+    judged: Mapping[str, Mapping[str, Any]],
     reference: FloatArray,
     column: JudgeColumn,
     unlabeled: FloatArray,
@@ -607,6 +630,8 @@ def _multiclass_report(
         )
         if breakdown is not None
         else [],
+        disagreements=disagreements(ids, reference, column, table, judged),
+        misclassified=int(np.sum(~np.isnan(reference) & has_value & (reference != column.scores))),
     )
 
 

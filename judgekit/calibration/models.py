@@ -178,13 +178,17 @@ class Disagreement(_Model):
     """An item where judge and reference disagree, with what a reader needs to judge it."""
 
     id: str
-    kind: Literal["false_positive", "false_negative"]
+    kind: Literal["false_positive", "false_negative", "misclassified"]
     score: float | None
-    labels: dict[str, float | None]
+    labels: dict[str, float | str | None]
+    """Each annotator's label (a class name for class labels)."""
     prompt: str | None = None
     response: str | None = None
     reasoning: str | None = None
     category: str | None = None
+    reference_class: str | None = None
+    """For class labels: the reference's class and the judge's."""
+    judge_class: str | None = None
 
 
 class CategoryAgreement(_Model):
@@ -221,6 +225,8 @@ class JudgeReport(_Model):
     false_positives: int = 0
     """All false positives (binary judges), of which `disagreements` lists the first MAX_DISAGREEMENTS."""
     false_negatives: int = 0
+    misclassified: int = 0
+    """Class labels: all items whose judged class differs from the reference's."""
 
 
 class AnnotatorAgreement(_Model):
