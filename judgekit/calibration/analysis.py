@@ -241,7 +241,7 @@ def corrected_rate(
         return None
     result = metrics.corrected_rate(y, f, extra, design=design)
     rated = extra if design == "validation" else np.concatenate([f, extra])
-    labels_only = metrics.wilson_interval(int(y.sum()), int(y.size))
+    labels_only = metrics.corrected_rate(y, f)  # the labels' own rate, with the same Wilson interval
     return CorrectedRate(
         judge_rate=float(rated.mean()) if rated.size else math.nan,
         n_judged=int(f.size + extra.size),

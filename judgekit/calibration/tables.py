@@ -63,10 +63,10 @@ def headline(report: CalibrationReport) -> str:
 def _agreement(report: CalibrationReport) -> Table | None:
     rows = []
     for judge in report.judges:
-        if judge.multiclass is not None:
-            continue
         b = judge.binary
         graded = judge.graded
+        if judge.multiclass is not None or (b is None and graded is None):
+            continue  # class labels have their own table; ordinal-only judges, the ordinal one
         rows.append(
             (
                 judge.name,
@@ -273,7 +273,8 @@ def _ordinal(report: CalibrationReport) -> Table | None:
             "bias",
         ),
         rows,
-        "Kappas use the full scale: unused levels still count.",
+        "Kappas use the full scale: unused levels still count. For a confusion matrix and per-class "
+        "figures, treat the labels as classes with --label-order or --nominal.",
     )
 
 
