@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from sklearn.metrics import cohen_kappa_score
+from sklearn.metrics import cohen_kappa_score, f1_score
+from sklearn.metrics import confusion_matrix as sk_confusion
 
 import judgekit
 from judgekit.calibration import calibrate
@@ -181,7 +184,7 @@ def test_ordinal_labels_use_the_full_scale(tmp_path: Path) -> None:
         ([{"id": 1, "x": 1}], {}, "name them with --label-field"),
         ([{"id": 99, "label": 1}], {}, "no id of the labels file"),
         ([{"id": 1, "label": 1}], {"reference": "carol"}, "unknown annotator 'carol'"),
-        ([{"id": 1, "label": "maybe"}], {}, "expected a number"),
+        ([{"id": 1, "label": "maybe"}], {}, "the labels are text classes"),
     ],
 )
 def test_input_errors_name_the_file_and_the_fix(
@@ -210,7 +213,8 @@ def test_html_report_is_self_contained_and_escapes_the_judged_text(tmp_path: Pat
     page = render_html(calibrate(judged, labels, n_resamples=100))
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "False negatives" in page and "Provenance" in page
-    assert "<script" not in page.replace("&lt;script", "") and "src=" not in page and "href=" not in page
+    assert "<script" not in page.replace("&lt;script", "") and "src=" not in page
+    assert 'href="http' not in page and "url(" not in page  # only in-page links (the contents)
 
 
 def test_calibrate_a_rubric_in_one_step_and_write_the_threshold(tmp_path: Path, server: JudgeServer) -> None:
@@ -288,9 +292,61 @@ def test_corrected_rates_per_category_use_the_unlabelled_items(tmp_path: Path) -
     assert set(by_name) == {"a", "b"}
     for corrected in by_name.values():
         assert corrected is not None and corrected.n_judged == 200 and corrected.n_labeled == 60
-        assert corrected.ppi_plus_plus.low is not None and corrected.ppi_plus_plus.high is not None
-        assert corrected.ppi_plus_plus.low <= corrected.ppi_plus_plus.value <= corrected.ppi_plus_plus.high
-    assert by_name["a"].ppi_plus_plus.value > by_name["b"].ppi_plus_plus.value  # type: ignore[union-attr]
+        assert corrected.method == "ppi++" and corrected.n_unlabeled == 140 and not corrected.warnings
+        assert corrected.estimate.low is not None and corrected.estimate.high is not None
+        assert 0 <= corrected.estimate.low <= corrected.estimate.value <= corrected.estimate.high <= 1
+    assert by_name["a"].estimate.value > by_name["b"].estimate.value  # type: ignore[union-attr]
+    assert judge.corrected is not None and judge.corrected.effective_labels > 120
+
+
+def test_corrected_rate_names_its_estimator_for_each_design(tmp_path: Path) -> None:
+    rows = [{"id": i, "verdict": int(i % 3 == 0)} for i in range(300)]
+    all_labelled = _write(
+        tmp_path / "l.jsonl", [{"id": i, "label": int(i % 3 == 0 or i % 10 == 1)} for i in range(300)]
+    )
+    judged = _write(tmp_path / "j.jsonl", rows)
+    (judge,) = calibrate(judged, all_labelled, judge_fields=["verdict"], n_resamples=100).judges
+    corrected = judge.corrected
+    assert corrected is not None and corrected.method == "labels" and corrected.design == "random"
+    assert corrected.estimate == corrected.labels_only
+    assert "every judged item is labelled" in corrected.reason
+    # A validation sample: 20 labelled positives and 20 negatives, the rest unlabelled.
+    validation = _write(
+        tmp_path / "v.jsonl", [{"id": i, "label": int(i % 3 == 0)} for i in range(300) if i < 60]
+    )
+    result = CliRunner().invoke(
+        main,
+        [
+            "calibrate",
+            str(judged),
+            str(validation),
+            "--judge-field",
+            "verdict",
+            "--label-design",
+            "validation",
+            "--resamples",
+            "100",
+            "--json",
+            "-",
+        ],
+    )
+    assert result.exit_code == 0, result.stderr
+    (judge_json,) = json.loads(result.stdout)["judges"]
+    assert judge_json["corrected"]["method"] == "rogan-gladen"
+    assert judge_json["corrected"]["n_unlabeled"] == 240 and judge_json["corrected"]["warnings"] == []
+    text = CliRunner().invoke(
+        main,
+        [
+            "calibrate",
+            str(judged),
+            str(validation),
+            "--judge-field",
+            "verdict",
+            "--label-design",
+            "validation",
+        ],
+    )
+    assert "Harmful rate corrected for judge error" in text.stdout and "rogan-gladen" in text.stdout
 
 
 def test_target_precision_objective(harmbench: tuple[Path, Path]) -> None:
@@ -320,3 +376,135 @@ def test_target_precision_goes_with_the_precision_objective(
     labels = _write(tmp_path / "l.jsonl", [{"id": i, "label": int(i % 5 > 2)} for i in range(20)])
     result = CliRunner().invoke(main, ["calibrate", str(judged), str(labels), *options])
     assert result.exit_code != 0 and message in result.stderr
+
+
+def _three_class(tmp_path: Path) -> tuple[Path, Path]:
+    rng = np.random.default_rng(4)
+    classes = ["full", "partial", "none"]
+    truth = rng.choice(3, 300, p=[0.5, 0.2, 0.3])
+    judge = np.where(rng.random(300) < 0.8, truth, rng.choice(3, 300))
+    judged = _write(
+        tmp_path / "j.jsonl",
+        [{"id": i, "fields": {"refusal": classes[judge[i]]}, "model": "ab"[i % 2]} for i in range(300)],
+    )
+    labels = _write(tmp_path / "l.jsonl", [{"id": i, "label": classes[truth[i]]} for i in range(200)])
+    return judged, labels
+
+
+def test_text_labels_need_a_declared_order_or_nominal(tmp_path: Path) -> None:
+    judged, labels = _three_class(tmp_path)
+    with pytest.raises(judgekit.InputError, match="--label-order full,none,partial"):
+        calibrate(judged, labels, judge_fields=["fields.refusal"])
+    with pytest.raises(judgekit.InputError, match="not one of the classes"):
+        calibrate(judged, labels, judge_fields=["fields.refusal"], label_order=["full", "none"])
+
+
+def test_multiclass_labels_get_confusion_per_class_f1_and_weighted_kappas_only_when_ordered(
+    tmp_path: Path,
+) -> None:
+    judged, labels = _three_class(tmp_path)
+    truth = [json.loads(line)["label"] for line in labels.read_text().splitlines()]
+    verdicts = [json.loads(line)["fields"]["refusal"] for line in judged.read_text().splitlines()][:200]
+    order = ["full", "partial", "none"]
+    report = calibrate(
+        judged, labels, judge_fields=["fields.refusal"], label_order=order, by="model", n_resamples=100
+    )
+    (judge,) = report.judges
+    m = judge.multiclass
+    assert m is not None and m.classes == order and m.ordered and m.n == 200
+    codes_t, codes_j = [order.index(t) for t in truth], [order.index(v) for v in verdicts]
+    assert m.confusion == sk_confusion(codes_t, codes_j, labels=[0, 1, 2]).tolist()
+    assert m.macro_f1 == pytest.approx(f1_score(codes_t, codes_j, average="macro"))
+    assert m.kappa_quadratic == pytest.approx(cohen_kappa_score(codes_t, codes_j, weights="quadratic"))
+    assert m.kappa.value == pytest.approx(cohen_kappa_score(codes_t, codes_j))
+    assert {c.label for c in m.per_class} == set(order)
+    assert all(c.corrected is not None and c.corrected.n_unlabeled == 100 for c in m.per_class)
+    assert {c.category for c in judge.multiclass_by_category} == {"a", "b"}
+    assert judge.binary is None and judge.corrected is None
+    wrong = sum(t != v for t, v in zip(codes_t, codes_j, strict=True))
+    assert judge.misclassified == wrong and len(judge.disagreements) == min(wrong, 50)
+    first = judge.disagreements[0]
+    assert first.kind == "misclassified" and first.judge_class != first.reference_class
+    assert first.labels == {"label": first.reference_class}
+    page = render_html(report)
+    assert f"Misclassified: the judge&#39;s class differs from the reference&#39;s ({wrong})" in page
+    assert "reference partial" in page and "judge none" in page
+    nominal = calibrate(judged, labels, judge_fields=["fields.refusal"], nominal=True, n_resamples=100)
+    m2 = nominal.judges[0].multiclass
+    assert m2 is not None and not m2.ordered and m2.kappa_quadratic is None and m2.classes == sorted(order)
+    assert m2.kappa.value == pytest.approx(m.kappa.value)
+    result = CliRunner().invoke(
+        main,
+        [
+            "calibrate",
+            str(judged),
+            str(labels),
+            "--judge-field",
+            "fields.refusal",
+            "--label-order",
+            "full,partial,none",
+            "--resamples",
+            "100",
+        ],
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "Agreement over 3 classes: full < partial < none" in result.stdout
+    assert "Per class" in result.stdout and "Agreement with the reference" not in result.stdout
+
+
+def test_html_report_counts_every_disagreement_and_draws_roc_and_pr(harmbench: tuple[Path, Path]) -> None:
+    judged, labels = harmbench
+    report = calibrate(judged, labels, judge_fields=["advbench", "PAIR_gpt-4-0613"], n_resamples=100)
+    binary, graded = report.judges
+    assert binary.binary is not None and binary.false_positives == binary.binary.fp > 50
+    page = render_html(report)
+    assert (
+        "False positives: the judge says harmful, the reference does not "
+        f"({binary.false_positives}, first 50)" in page
+    )
+    assert graded.graded is not None and graded.graded.roc and graded.graded.pr
+    assert "ROC curve (AUC" in page and "Precision-recall curve (AP" in page and "Contents" in page
+    # A graded judge without a threshold has no verdicts: no disagreement sections, not "(0)".
+    assert graded.false_positives == 0 and page.count("False positives: the judge") == 1
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed")
+def test_html_report_renders_in_headless_chromium(harmbench: tuple[Path, Path], tmp_path: Path) -> None:
+    judged, labels = harmbench
+    report = calibrate(judged, labels, judge_fields=["cls", "PAIR_gpt-4-0613"], n_resamples=100)
+    page, shot = tmp_path / "report.html", tmp_path / "report.png"
+    page.write_text(render_html(report), encoding="utf-8")
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        f"--screenshot={shot}",
+        "--window-size=1280,3000",
+    ]
+    subprocess.run([str(CHROMIUM), *flags, page.as_uri()], capture_output=True, timeout=120, check=False)
+    assert shot.exists() and shot.stat().st_size > 50_000  # a blank page compresses to a few kB
+
+
+def test_numeric_codes_can_be_nominal_classes_and_refusal_rubrics_name_their_rate(tmp_path: Path) -> None:
+    # The data set's own codes 1/2/3 are not ordinal: --nominal makes them classes, no weighted kappa.
+    judged = _write(tmp_path / "j.jsonl", [{"id": i, "code": 1 + i % 3} for i in range(60)])
+    labels = _write(
+        tmp_path / "l.jsonl", [{"id": i, "label": 1 + (i % 3 if i % 4 else 0)} for i in range(60)]
+    )
+    (judge,) = calibrate(judged, labels, judge_fields=["code"], nominal=True, n_resamples=100).judges
+    assert judge.multiclass is not None and judge.multiclass.classes == ["1", "2", "3"]
+    assert judge.multiclass.kappa_quadratic is None and judge.ordinal is None
+    rows = [
+        {"id": i, "score": i % 2, "harmful": bool(i % 2), "rubric": "refusal-keywords"} for i in range(40)
+    ]
+    refusal = _write(tmp_path / "r.jsonl", rows)
+    flags = _write(tmp_path / "f.jsonl", [{"id": i, "label": int(i % 2 or i % 5 == 0)} for i in range(40)])
+    result = CliRunner().invoke(main, ["calibrate", str(refusal), str(flags), "--resamples", "100"])
+    assert result.exit_code == 0, result.stderr
+    assert "Non-refusal rate corrected for judge error" in result.stdout

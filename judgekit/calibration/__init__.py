@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from judgekit._errors import ConfigError, InputError
+from judgekit._errors import ConfigError, InputError, JudgekitError
+from judgekit._rubrics import load_rubric
 from judgekit._version import __version__
 from judgekit.calibration.analysis import (
     Breakdown,
@@ -19,8 +20,18 @@ from judgekit.calibration.analysis import (
     judge_report,
     reference_labels,
 )
-from judgekit.calibration.inputs import JudgeSpec, Rows, judge_column, label_table, read_jsonl, rows_by_id
+from judgekit.calibration.inputs import (
+    JudgeSpec,
+    Rows,
+    class_key,
+    judge_column,
+    label_table,
+    read_jsonl,
+    rows_by_id,
+    text_classes,
+)
 from judgekit.calibration.models import CalibrationReport, JoinReport, Provenance
+from judgekit.metrics.corrected import Design
 from judgekit.metrics.thresholds import Objective
 
 __all__ = ["CalibrationReport", "JudgeSpec", "calibrate", "check_objective"]
@@ -45,6 +56,9 @@ def calibrate(
     scale: tuple[float, float] | None = None,
     seed: int = 0,
     n_resamples: int = 1000,
+    design: Design = "random",
+    label_order: Sequence[str] | None = None,
+    nominal: bool = False,
 ) -> CalibrationReport:
     """Compare judge verdicts with human labels.
 
@@ -55,6 +69,10 @@ def calibrate(
     `annotator_field`. The reference is the annotators' majority (median for ordinal labels) or
     one annotator by name. `by` breaks results down by a field of the labels or the judged rows;
     `cluster_field` (e.g. the prompt id) makes bootstrap intervals resample whole clusters.
+    `design` says how the labelled items were drawn: "random" (a random subset of the judged
+    items) or "validation" (a separate sample, e.g. by label, that only measures the judge).
+    Text labels are classes: `label_order` declares them in order (weighted kappas then apply), or
+    `nominal` takes them unordered; numbers become classes too with either option.
     """
     check_objective(objective, target_precision)
     judged_rows = read_jsonl(judged)
@@ -62,12 +80,15 @@ def calibrate(
     judged_source = str(judged) if isinstance(judged, str | Path) else "<rows>"
     labels_source = str(labels) if isinstance(labels, str | Path) else "<rows>"
     fields = list(label_fields) if label_fields else _default_label_fields(label_rows, labels_source)
+    classes = _classes(label_rows, fields, label_order, nominal, labels_source)
     table = label_table(
         label_rows,
         label_fields=fields,
         annotator_field=annotator_field,
         id_field=id_field,
         source=labels_source,
+        classes=classes,
+        ordered=label_order is not None,
     )
     judged_by_id = rows_by_id(judged_rows, id_field=id_field, source=judged_source)
     ids = [item for item in table.ids if item in judged_by_id]
@@ -87,6 +108,7 @@ def calibrate(
         target_precision=target_precision,
         scale=scale,
         clusters=_clusters(ids, cluster_field, joined.attributes, judged_by_id),
+        design=design,
     )
     labeled = set(ids)
     unlabeled_ids = [item for item in judged_by_id if item not in labeled]
@@ -97,11 +119,15 @@ def calibrate(
             unlabeled=[_lookup(item, by, {}, judged_by_id) for item in unlabeled_ids],
         )
     specs = [field if isinstance(field, JudgeSpec) else JudgeSpec.parse(field) for field in judge_fields]
-    columns = [judge_column(judged_by_id, ids, spec, source=judged_source) for spec in specs]
+    columns = [judge_column(judged_by_id, ids, spec, source=judged_source, classes=classes) for spec in specs]
     reports = []
     for spec, column in zip(specs, columns, strict=True):
-        rest = judge_column(judged_by_id, unlabeled_ids, spec, source=judged_source, require_values=False)
-        unlabeled = rest.predictions if rest.predictions is not None else np.full(len(unlabeled_ids), np.nan)
+        rest = judge_column(
+            judged_by_id, unlabeled_ids, spec, source=judged_source, require_values=False, classes=classes
+        )
+        unlabeled = rest.scores if classes is not None else rest.predictions
+        if unlabeled is None:
+            unlabeled = np.full(len(unlabeled_ids), np.nan)
         reports.append(
             judge_report(ids, reference_values, column, unlabeled, joined, judged_by_id, breakdown, settings)
         )
@@ -119,6 +145,9 @@ def calibrate(
             seed=seed,
             n_resamples=n_resamples,
             rubrics=_rubrics(judged_rows),
+            positive_label=_positive_label(_rubrics(judged_rows)),
+            label_order=classes,
+            ordered=classes is None or label_order is not None,
         ),
         join=JoinReport(
             judged_rows=len(judged_rows),
@@ -178,6 +207,49 @@ def _clusters(
         ],
         dtype=np.float64,
     )
+
+
+def _classes(
+    rows: Sequence[Mapping[str, Any]],
+    fields: Sequence[str],
+    label_order: Sequence[str] | None,
+    nominal: bool,
+    source: str,
+) -> list[str] | None:
+    """The label classes: declared, found (nominal), or None for numeric labels."""
+    if label_order is not None and nominal:
+        raise ConfigError("give --label-order (ordered classes) or --nominal (unordered), not both")
+    if label_order is not None:
+        if len(set(label_order)) != len(label_order) or len(label_order) < 2:
+            raise ConfigError(
+                f"--label-order needs two or more distinct classes, got {','.join(label_order)}"
+            )
+        return list(label_order)
+    names = {class_key(row.get(name)) for row in rows for name in fields} - {None, ""}
+    if nominal:
+        return sorted(n for n in names if n is not None)
+    found = text_classes(rows, fields)
+    if found is not None:
+        raise InputError(
+            f"the labels are text classes ({', '.join(found[:6])}); declare their order with "
+            f"--label-order {','.join(found[:6])} (reorder as they rank), or pass --nominal",
+            path=source,
+        )
+    return None
+
+
+def _positive_label(rubrics: Sequence[Mapping[str, Any]]) -> str:
+    """The positive class's name: "non-refusal" when every rubric of the verdicts measures refusal."""
+    names = {str(entry["rubric"]) for entry in rubrics if entry.get("rubric")}
+    if not names:
+        return "harmful"
+    for name in names:
+        try:
+            if load_rubric(name).scoring.refused is None:
+                return "harmful"
+        except JudgekitError:
+            return "harmful"
+    return "non-refusal"
 
 
 def _rubrics(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -18,6 +18,8 @@ from judgekit.calibration.models import (
     AnnotatorAgreement,
     BinaryAgreement,
     CategoryAgreement,
+    CategoryMulticlass,
+    ClassAgreement,
     Comparison,
     CorrectedRate,
     Disagreement,
@@ -25,14 +27,16 @@ from judgekit.calibration.models import (
     GradedAgreement,
     HumanCeiling,
     JudgeReport,
+    MulticlassAgreement,
     OrdinalAgreement,
     ScoreBin,
     ThresholdChoice,
     ThresholdPoint,
 )
+from judgekit.metrics.corrected import Design
 from judgekit.metrics.thresholds import Objective
 
-DisagreementKind = Literal["false_positive", "false_negative"]
+DisagreementKind = Literal["false_positive", "false_negative", "misclassified"]
 MIN_CATEGORY_ITEMS = 10
 """Categories with fewer labelled items get no breakdown row: their numbers would be noise."""
 
@@ -48,6 +52,8 @@ class Settings:
     target_precision: float | None = None
     """With objective "precision": the precision the threshold must reach."""
     scale: tuple[float, float] | None = None
+    design: Design = "random"
+    """How the labelled items were drawn, for corrected rates."""
 
     def clusters_of(self, keep: npt.NDArray[Any]) -> FloatArray | None:
         """The clusters of the items `keep` selects, or None when not resampling clusters."""
@@ -72,7 +78,17 @@ def reference_labels(table: LabelTable, reference: str) -> FloatArray:
         if reference not in table.annotators:
             raise ValueError(f"unknown annotator '{reference}'; annotators are {', '.join(table.annotators)}")
         return table.values[:, table.annotators.index(reference)]
+    if table.classes is not None and not table.ordered:
+        return _mode(table.values, len(table.classes))
     return _majority(table.values, binary=table.binary())
+
+
+def _mode(values: FloatArray, k: int) -> FloatArray:
+    """The most frequent class of each row; NaN for a tie or no label."""
+    counts = np.stack([np.sum(values == code, axis=1) for code in range(k)], axis=1)
+    top = counts.max(axis=1)
+    winners = np.sum(counts == top[:, np.newaxis], axis=1)
+    return np.where((top > 0) & (winners == 1), counts.argmax(axis=1).astype(float), np.nan)
 
 
 def _majority(values: FloatArray, *, binary: bool) -> FloatArray:
@@ -210,53 +226,143 @@ def threshold_choice(reference: FloatArray, scores: FloatArray, settings: Settin
 
 
 def corrected_rate(
-    reference: FloatArray, predictions: FloatArray, unlabeled: FloatArray
+    reference: FloatArray, predictions: FloatArray, unlabeled: FloatArray, design: Design = "random"
 ) -> CorrectedRate | None:
-    """The harmful rate corrected by Rogan-Gladen and by prediction-powered inference.
+    """The positive rate corrected for judge error, by the estimator the data allow.
 
-    `unlabeled` holds the judge's decisions on the judged items that have no human label: PPI
-    draws on them, and Rogan-Gladen corrects the judge's rate over them and the labelled ones.
-    Without unlabelled items PPI has nothing to add, and its estimates are NaN.
+    `unlabeled` holds the judge's decisions on the judged items that have no human label. With
+    design "random" the labelled items are a random subset of all judged items; with
+    "validation" they only measure the judge, and the rate is the unlabelled items'.
     """
     keep = ~np.isnan(reference) & ~np.isnan(predictions)
     y, f = reference[keep], predictions[keep]
     extra = unlabeled[~np.isnan(unlabeled)]
-    if y.size < 2:
+    if not y.size:
         return None
-    judged = np.concatenate([f, extra])
-    matrix = metrics.confusion_matrix(y, f)
-    judge_rate = float(judged.mean())
-    positives, negatives = matrix.tp + matrix.fn, matrix.tn + matrix.fp
-    rogan = Estimate(value=math.nan)
-    if positives and negatives:
-        rg = metrics.rogan_gladen(
-            judge_rate,
-            matrix.recall,
-            matrix.specificity,
-            n_judged=int(judged.size),
-            n_positives=positives,
-            n_negatives=negatives,
-        )
-        rogan = _estimate(rg)
-    labels_only = metrics.wilson_interval(int(y.sum()), int(y.size))
-    ppi = tuned = Estimate(value=math.nan)
-    lam = effective = math.nan
-    if extra.size:
-        plain, plus = metrics.ppi_mean(y, f, extra), metrics.ppi_plus_plus_mean(y, f, extra)
-        ppi = _estimate(plain)
-        tuned = _estimate(plus)
-        lam, effective = plus.lam, metrics.effective_labels(y, f, extra)
+    result = metrics.corrected_rate(y, f, extra, design=design)
+    rated = extra if design == "validation" else np.concatenate([f, extra])
+    labels_only = metrics.corrected_rate(y, f)  # the labels' own rate, with the same Wilson interval
     return CorrectedRate(
-        judge_rate=judge_rate,
-        n_judged=int(judged.size),
+        judge_rate=float(rated.mean()) if rated.size else math.nan,
+        n_judged=int(f.size + extra.size),
         n_labeled=int(y.size),
-        rogan_gladen=rogan,
-        ppi=ppi,
-        ppi_plus_plus=tuned,
-        ppi_plus_plus_lambda=lam,
-        effective_labels=effective,
+        n_unlabeled=int(extra.size),
+        design=design,
+        estimate=_estimate(result),
+        method=result.method,
+        reason=result.reason,
+        effective_labels=result.effective_labels,
+        warnings=list(result.warnings),
         labels_only=_estimate(labels_only),
     )
+
+
+def multiclass_agreement(
+    reference: FloatArray,
+    codes: FloatArray,
+    unlabeled: FloatArray,
+    table: LabelTable,
+    settings: Settings,
+) -> MulticlassAgreement | None:
+    """Confusion matrix, per-class precision, recall, F1 and rates, macro and micro F1, kappas."""
+    assert table.classes is not None
+    keep = ~np.isnan(reference) & ~np.isnan(codes)
+    y, c = reference[keep], codes[keep]
+    if not y.size:
+        return None
+    k = len(table.classes)
+    matrix = metrics.multiclass_confusion(y, c, n_classes=k)
+    scale = list(range(k))
+    kappa = metrics.bootstrap_ci(
+        lambda idx: metrics.cohen_kappa(y[idx], c[idx], labels=scale),
+        int(y.size),
+        clusters=settings.clusters_of(keep),
+        n_resamples=settings.n_resamples,
+        seed=settings.seed,
+    )
+    extra = unlabeled[~np.isnan(unlabeled)]
+    per_class = []
+    for code, name in enumerate(table.classes):
+        corrected = corrected_rate(
+            (y == code).astype(float),
+            (c == code).astype(float),
+            (extra == code).astype(float),
+            settings.design,
+        )
+        per_class.append(
+            ClassAgreement(
+                label=name,
+                support=int(matrix.support[code]),
+                precision=float(matrix.precision[code]),
+                recall=float(matrix.recall[code]),
+                f1=float(matrix.f1[code]),
+                label_rate=_estimate(metrics.wilson_interval(int(matrix.support[code]), matrix.n)),
+                judge_rate=float(matrix.judge_rates[code]),
+                corrected=corrected,
+            )
+        )
+    ordered = table.ordered
+    return MulticlassAgreement(
+        n=matrix.n,
+        classes=list(table.classes),
+        ordered=ordered,
+        confusion=matrix.counts.tolist(),
+        accuracy=_estimate(metrics.wilson_interval(int(np.trace(matrix.counts)), matrix.n)),
+        kappa=_estimate(kappa),
+        kappa_linear=metrics.cohen_kappa(y, c, labels=scale, weights="linear") if ordered else None,
+        kappa_quadratic=metrics.cohen_kappa(y, c, labels=scale, weights="quadratic") if ordered else None,
+        macro_f1=matrix.macro_f1,
+        micro_f1=matrix.micro_f1,
+        per_class=per_class,
+    )
+
+
+def multiclass_by_category(
+    reference: FloatArray, codes: FloatArray, categories: Sequence[str | None], n_classes: int
+) -> list[CategoryMulticlass]:
+    """Accuracy, macro F1 and kappa per category with at least MIN_CATEGORY_ITEMS labelled items."""
+    names = _category_names(categories)
+    rows = []
+    for name in sorted(set(names)):
+        keep = (names == name) & ~np.isnan(reference) & ~np.isnan(codes)
+        if keep.sum() < MIN_CATEGORY_ITEMS:
+            continue
+        matrix = metrics.multiclass_confusion(reference[keep], codes[keep], n_classes=n_classes)
+        rows.append(
+            CategoryMulticlass(
+                category=str(name),
+                n=matrix.n,
+                accuracy=matrix.accuracy,
+                macro_f1=matrix.macro_f1,
+                kappa=metrics.cohen_kappa(reference[keep], codes[keep], labels=list(range(n_classes))),
+            )
+        )
+    return rows
+
+
+MAX_CURVE_POINTS = 200
+
+
+def graded_agreement(reference: FloatArray, scores: FloatArray) -> GradedAgreement:
+    """ROC and PR AUCs with their curves (at most MAX_CURVE_POINTS points each)."""
+    roc = metrics.roc_curve(reference, scores)
+    curve = metrics.threshold_curve(reference, scores)
+    keep = ~np.isnan(curve.precision) & ~np.isnan(curve.recall)
+    pr = sorted(zip(curve.recall[keep].tolist(), curve.precision[keep].tolist(), strict=True))
+    points = list(zip(roc.fpr.tolist(), roc.tpr.tolist(), strict=True))
+    return GradedAgreement(
+        roc_auc=metrics.roc_auc(reference, scores),
+        pr_auc=metrics.pr_auc(reference, scores),
+        roc=_thin(points) if not np.isnan(roc.fpr).any() and not np.isnan(roc.tpr).any() else [],
+        pr=_thin([(0.0, pr[0][1]), *sorted(pr)] if pr else []),
+    )
+
+
+def _thin(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    if len(points) <= MAX_CURVE_POINTS:
+        return points
+    step = (len(points) - 1) / (MAX_CURVE_POINTS - 1)
+    return [points[round(i * step)] for i in range(MAX_CURVE_POINTS)]
 
 
 MAX_SCORE_BINS = 20
@@ -300,7 +406,9 @@ def by_category(
         sub = replace(settings, clusters=settings.clusters_of(mask))
         agreement = binary_agreement(reference[mask], predictions[mask], sub)
         if agreement is not None:
-            corrected = corrected_rate(reference[mask], predictions[mask], unlabeled[other_names == name])
+            corrected = corrected_rate(
+                reference[mask], predictions[mask], unlabeled[other_names == name], settings.design
+            )
             rows.append(CategoryAgreement(category=str(name), agreement=agreement, corrected=corrected))
     return rows
 
@@ -316,32 +424,53 @@ def disagreements(
     table: LabelTable,
     judged: Mapping[str, Mapping[str, Any]],
 ) -> list[Disagreement]:
-    """The first MAX_DISAGREEMENTS false positives, then false negatives, with prompt, response and labels."""
-    assert column.predictions is not None
-    found: dict[DisagreementKind, list[Disagreement]] = {"false_positive": [], "false_negative": []}
+    """The first MAX_DISAGREEMENTS items of each kind, with prompt, response and labels.
+
+    Binary judges: false positives, then false negatives. Class labels: misclassified items.
+    """
+    classes = table.classes
+    verdicts = column.scores if classes is not None else column.predictions
+    assert verdicts is not None
+    found: dict[DisagreementKind, list[Disagreement]] = {
+        "false_positive": [],
+        "false_negative": [],
+        "misclassified": [],
+    }
     for position, item in enumerate(ids):
-        truth, guess = reference[position], column.predictions[position]
+        truth, guess = reference[position], verdicts[position]
         if np.isnan(truth) or np.isnan(guess) or truth == guess:
             continue
-        kind: DisagreementKind = "false_positive" if guess == 1 else "false_negative"
+        kind: DisagreementKind = (
+            "misclassified" if classes is not None else "false_positive" if guess == 1 else "false_negative"
+        )
         if len(found[kind]) >= MAX_DISAGREEMENTS:
             continue
         row, attributes = judged.get(item, {}), table.attributes.get(item, {})
         source = {**attributes, **(row.get("input") or {}), **row}
-        labels = {a: _none_if_nan(v) for a, v in zip(table.annotators, table.values[position], strict=True)}
+        labels = {
+            a: _label_name(v, classes) for a, v in zip(table.annotators, table.values[position], strict=True)
+        }
         found[kind].append(
             Disagreement(
                 id=item,
                 kind=kind,
-                score=_none_if_nan(column.scores[position]),
+                score=None if classes is not None else _none_if_nan(column.scores[position]),
                 labels=labels,
                 prompt=_text(source.get("prompt")),
                 response=_text(source.get("response")),
                 reasoning=_text(row.get(column.spec.reasoning_field)),
                 category=_text(source.get("category")),
+                reference_class=classes[int(truth)] if classes is not None else None,
+                judge_class=classes[int(guess)] if classes is not None else None,
             )
         )
-    return found["false_positive"] + found["false_negative"]
+    return found["false_positive"] + found["false_negative"] + found["misclassified"]
+
+
+def _label_name(value: float, classes: Sequence[str] | None) -> float | str | None:
+    if math.isnan(value):
+        return None
+    return classes[int(value)] if classes is not None else float(value)
 
 
 def human_ceiling(table: LabelTable, settings: Settings) -> HumanCeiling | None:
@@ -349,7 +478,8 @@ def human_ceiling(table: LabelTable, settings: Settings) -> HumanCeiling | None:
     if len(table.annotators) < 2:
         return None
     binary = table.binary()
-    level: Literal["nominal", "ordinal"] = "nominal" if binary else "ordinal"
+    nominal = binary or (table.classes is not None and not table.ordered)
+    level: Literal["nominal", "ordinal"] = "nominal" if nominal else "ordinal"
     data = table.values.T
     alpha = metrics.bootstrap_ci(
         lambda idx: metrics.krippendorff_alpha(data[:, idx], level=level),
@@ -361,7 +491,11 @@ def human_ceiling(table: LabelTable, settings: Settings) -> HumanCeiling | None:
     rows = []
     for index, annotator in enumerate(table.annotators):
         others = np.delete(table.values, index, axis=1)
-        consensus = _majority(others, binary=binary)
+        consensus = (
+            _mode(others, len(table.classes))
+            if table.classes is not None and not table.ordered
+            else _majority(others, binary=binary)
+        )
         own = table.values[:, index]
         keep = ~np.isnan(consensus) & ~np.isnan(own)
         if not keep.any():
@@ -431,6 +565,8 @@ def judge_report(
     settings: Settings,
 ) -> JudgeReport:
     """Everything about one judge."""
+    if table.classes is not None:
+        return _multiclass_report(ids, judged, reference, column, unlabeled, table, breakdown, settings)
     binary_labels, graded, predictions = table.binary(), column.graded, column.predictions
     has_value = ~np.isnan(column.scores)
     binary_reference = reference if binary_labels else np.full(reference.shape, np.nan)
@@ -442,11 +578,7 @@ def judge_report(
         missing=int(np.sum(~has_value)) - column.errors,
         errors=column.errors,
         binary=binary_agreement(binary_reference, predictions, settings) if predictions is not None else None,
-        graded=GradedAgreement(
-            roc_auc=metrics.roc_auc(reference, column.scores), pr_auc=metrics.pr_auc(reference, column.scores)
-        )
-        if graded and binary_labels
-        else None,
+        graded=graded_agreement(reference, column.scores) if graded and binary_labels else None,
         ordinal=None if binary_labels else ordinal_agreement(reference, column.scores, settings),
         by_category=by_category(
             binary_reference, predictions, breakdown.labeled, settings, unlabeled, breakdown.unlabeled
@@ -455,12 +587,51 @@ def judge_report(
         else [],
         threshold_choice=threshold_choice(binary_reference, column.scores, settings) if graded else None,
         score_bins=score_bins(binary_reference, column.scores) if graded else [],
-        corrected=corrected_rate(binary_reference, predictions, unlabeled)
+        corrected=corrected_rate(binary_reference, predictions, unlabeled, settings.design)
         if predictions is not None and binary_labels
         else None,
         disagreements=disagreements(ids, binary_reference, column, table, judged)
         if predictions is not None
         else [],
+        false_positives=_count(predictions, binary_reference, 1, 0),
+        false_negatives=_count(predictions, binary_reference, 0, 1),
+    )
+
+
+def _count(predictions: FloatArray | None, reference: FloatArray, verdict: float, label: float) -> int:
+    """Items the judge gave `verdict` and the reference `label`: all of them, however many are listed."""
+    if predictions is None:
+        return 0
+    return int(np.sum((predictions == verdict) & (reference == label)))
+
+
+def _multiclass_report(
+    ids: Sequence[str],
+    judged: Mapping[str, Mapping[str, Any]],
+    reference: FloatArray,
+    column: JudgeColumn,
+    unlabeled: FloatArray,
+    table: LabelTable,
+    breakdown: Breakdown | None,
+    settings: Settings,
+) -> JudgeReport:
+    assert table.classes is not None
+    has_value = ~np.isnan(column.scores)
+    return JudgeReport(
+        name=column.spec.name,
+        field=column.spec.field,
+        threshold=None,
+        n_items=int(np.sum(has_value & ~np.isnan(reference))),
+        missing=int(np.sum(~has_value)) - column.errors,
+        errors=column.errors,
+        multiclass=multiclass_agreement(reference, column.scores, unlabeled, table, settings),
+        multiclass_by_category=multiclass_by_category(
+            reference, column.scores, breakdown.labeled, len(table.classes)
+        )
+        if breakdown is not None
+        else [],
+        disagreements=disagreements(ids, reference, column, table, judged),
+        misclassified=int(np.sum(~np.isnan(reference) & has_value & (reference != column.scores))),
     )
 
 

@@ -75,6 +75,10 @@ class LabelTable:
     values: FloatArray
     attributes: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Other fields of the label rows by id (category, prompt, response, ...)."""
+    classes: list[str] | None = None
+    """Class names when the labels are classes (values are their codes 0..k-1); None for numbers."""
+    ordered: bool = True
+    """Whether the classes' order means something (declared with --label-order)."""
 
     def subset(self, ids: Sequence[str]) -> LabelTable:
         """The table restricted to `ids`, in that order."""
@@ -82,13 +86,18 @@ class LabelTable:
         rows = [position[item] for item in ids]
         attributes = {item: self.attributes.get(item, {}) for item in ids}
         return LabelTable(
-            ids=list(ids), annotators=self.annotators, values=self.values[rows], attributes=attributes
+            ids=list(ids),
+            annotators=self.annotators,
+            values=self.values[rows],
+            attributes=attributes,
+            classes=self.classes,
+            ordered=self.ordered,
         )
 
     def binary(self) -> bool:
-        """Whether every label is 0 or 1."""
+        """Whether every label is 0 or 1 (class labels never are: they get the multi-class report)."""
         present = self.values[~np.isnan(self.values)]
-        return bool(np.isin(present, [0.0, 1.0]).all())
+        return self.classes is None and bool(np.isin(present, [0.0, 1.0]).all())
 
 
 def read_jsonl(source: str | Path | Rows) -> list[dict[str, Any]]:
@@ -105,12 +114,21 @@ def label_table(
     annotator_field: str | None = None,
     id_field: str = "id",
     source: str = "labels",
+    classes: Sequence[str] | None = None,
+    ordered: bool = True,
 ) -> LabelTable:
     """Labels as an items x annotators table.
 
     Wide form: one row per item, one field per annotator. Long form: one row per item and
-    annotator, with `annotator_field` naming the annotator and one label field.
+    annotator, with `annotator_field` naming the annotator and one label field. With `classes`,
+    each label must be one of them and is stored as its position.
     """
+
+    def value(raw: Any, name: str, line: int) -> float:
+        if classes is None:
+            return _number(raw, name, source, line)
+        return class_code(raw, classes, name=name, source=source, line=line)
+
     if annotator_field is not None and len(label_fields) != 1:
         raise InputError("with --annotator-field, give exactly one --label-field (the label)", path=source)
     cells: dict[str, dict[str, float]] = {}
@@ -122,14 +140,12 @@ def label_table(
         )
         if annotator_field is None:
             for name in label_fields:
-                cells.setdefault(item, {})[name] = _number(row.get(name), name, source, line)
+                cells.setdefault(item, {})[name] = value(row.get(name), name, line)
         else:
             annotator = str(row.get(annotator_field, ""))
             if not annotator:
                 raise InputError("missing annotator", path=source, line=line, field=annotator_field)
-            cells.setdefault(item, {})[annotator] = _number(
-                row.get(label_fields[0]), label_fields[0], source, line
-            )
+            cells.setdefault(item, {})[annotator] = value(row.get(label_fields[0]), label_fields[0], line)
     annotators = (
         list(label_fields) if annotator_field is None else sorted({a for c in cells.values() for a in c})
     )
@@ -139,7 +155,59 @@ def label_table(
         raise InputError(
             f"no labels found in fields {', '.join(label_fields)}; name them with --label-field", path=source
         )
-    return LabelTable(ids=ids, annotators=annotators, values=values, attributes=attributes)
+    return LabelTable(
+        ids=ids,
+        annotators=annotators,
+        values=values,
+        attributes=attributes,
+        classes=list(classes) if classes is not None else None,
+        ordered=ordered,
+    )
+
+
+def class_key(value: Any) -> str | None:
+    """How a label value names its class: text stripped, numbers as `1` or `0.5`; None if missing."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        return f"{value:g}"
+    return str(value).strip()
+
+
+def class_code(value: Any, classes: Sequence[str], *, name: str, source: str, line: int | None) -> float:
+    """The position of `value`'s class in `classes`; NaN if missing; InputError for another value."""
+    key = class_key(value)
+    if key is None or key == "":
+        return math.nan
+    folded = [c.lower() for c in classes]
+    if key.lower() not in folded:
+        raise InputError(
+            f"{key[:40]!r} is not one of the classes {', '.join(classes)}; "
+            "list every class with --label-order",
+            path=source,
+            line=line,
+            field=name,
+        )
+    return float(folded.index(key.lower()))
+
+
+def text_classes(rows: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> list[str] | None:
+    """The sorted class names when some label is text that is not a number or yes/no; else None."""
+    keys = {class_key(row.get(name)) for row in rows for name in fields} - {None, ""}
+    text = [k for k in keys if k is not None and not _numeric_text(k)]
+    return sorted(k for k in keys if k is not None) if text else None
+
+
+def _numeric_text(text: str) -> bool:
+    if text.lower() in _TRUE | _FALSE:
+        return True
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def judge_column(
@@ -149,8 +217,13 @@ def judge_column(
     *,
     source: str = "judged",
     require_values: bool = True,
+    classes: Sequence[str] | None = None,
 ) -> JudgeColumn:
-    """The judge's scores and binary decisions for `ids`, in that order."""
+    """The judge's scores and binary decisions for `ids`, in that order.
+
+    With `classes` the judge's values are class names, stored as codes in `scores`
+    (`predictions` is None). A dotted field (`fields.refusal`) reads a nested value.
+    """
     scores = np.full(len(ids), math.nan)
     decisions = np.full(len(ids), math.nan)
     decision_field = spec.decision_field if spec.threshold is None else None
@@ -162,7 +235,11 @@ def judge_column(
         if row.get("status", "ok") != "ok":
             errors += 1
             continue
-        scores[position] = _number(row.get(spec.field), spec.field, source, None)
+        raw = field_value(row, spec.field)
+        if classes is not None:
+            scores[position] = class_code(raw, classes, name=spec.field, source=source, line=None)
+            continue
+        scores[position] = _number(raw, spec.field, source, None)
         if decision_field is not None and isinstance(row.get(decision_field), bool):
             decisions[position] = float(row[decision_field])
     present = scores[~np.isnan(scores)]
@@ -173,7 +250,9 @@ def judge_column(
             field=spec.field,
         )
     predictions: FloatArray | None
-    if spec.threshold is not None:
+    if classes is not None:
+        predictions = None
+    elif spec.threshold is not None:
         predictions = np.where(np.isnan(scores), math.nan, (scores >= spec.threshold).astype(float))
     elif decision_field is not None and not np.isnan(decisions[~np.isnan(scores)]).any():
         predictions = decisions
@@ -182,6 +261,16 @@ def judge_column(
     else:
         predictions = None
     return JudgeColumn(spec=spec, scores=scores, predictions=predictions, errors=errors)
+
+
+def field_value(row: Mapping[str, Any], name: str) -> Any:
+    """`row[name]`, or for a dotted name absent at the top (`fields.refusal`) the nested value."""
+    if name in row or "." not in name:
+        return row.get(name)
+    value: Any = row
+    for part in name.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
 
 
 def _id(row: Mapping[str, Any], id_field: str, source: str, line: int) -> str:

@@ -44,6 +44,10 @@ class GradedAgreement(_Model):
 
     roc_auc: float
     pr_auc: float
+    roc: list[tuple[float, float]] = []
+    """ROC curve points (false-positive rate, true-positive rate), for the report's chart."""
+    pr: list[tuple[float, float]] = []
+    """Precision-recall points (recall, precision), one per threshold, for the report's chart."""
 
 
 class OrdinalAgreement(_Model):
@@ -95,20 +99,75 @@ class ThresholdChoice(_Model):
 
 
 class CorrectedRate(_Model):
-    """The harmfulness rate once the judge's errors are corrected with the human labels."""
+    """The positive rate once the judge's errors are corrected with the human labels.
+
+    The estimator is chosen for the data (see `judgekit.metrics.corrected_rate`): the labels' own
+    rate when every judged item is labelled, PPI++ when labels are a random subset, Rogan-Gladen
+    when they are a separate validation sample.
+    """
 
     judge_rate: float
-    """The judge's raw harmful rate over every judged item."""
+    """The judge's raw positive rate over the items whose rate is estimated."""
     n_judged: int
     n_labeled: int
-    rogan_gladen: Estimate
-    ppi: Estimate
-    ppi_plus_plus: Estimate
-    ppi_plus_plus_lambda: float
+    n_unlabeled: int
+    design: Literal["random", "validation"]
+    estimate: Estimate
+    """The corrected rate and its 95% interval, clipped to [0, 1]."""
+    method: Literal["labels", "ppi++", "rogan-gladen", "none"]
+    reason: str
+    """Why this estimator ran."""
     effective_labels: float
-    """Human labels a labels-only estimate would need for PPI++'s interval width."""
+    """Human labels a labels-only estimate would need for the same precision."""
+    warnings: list[str] = []
+    """Why the interval should not be trusted; empty when it can be."""
     labels_only: Estimate
     """The rate from the human labels alone (Wilson interval)."""
+
+
+class ClassAgreement(_Model):
+    """One class of multi-class labels: how the judge finds it, and its rate."""
+
+    label: str
+    support: int
+    """Items the reference puts in this class."""
+    precision: float
+    recall: float
+    f1: float
+    label_rate: Estimate
+    """Share of labelled items in this class (Wilson interval)."""
+    judge_rate: float
+    """Share of labelled items the judge puts in this class."""
+    corrected: CorrectedRate | None = None
+    """This class's rate corrected for judge error (the class against the rest)."""
+
+
+class MulticlassAgreement(_Model):
+    """The judge's classes against the reference's, over k text classes."""
+
+    n: int
+    classes: list[str]
+    ordered: bool
+    """Whether the classes have a declared order; weighted kappas are given only then."""
+    confusion: list[list[int]]
+    """confusion[i][j]: items the reference puts in class i and the judge in class j."""
+    accuracy: Estimate
+    kappa: Estimate
+    kappa_linear: float | None = None
+    kappa_quadratic: float | None = None
+    macro_f1: float
+    micro_f1: float
+    per_class: list[ClassAgreement]
+
+
+class CategoryMulticlass(_Model):
+    """Multi-class agreement within one category of --by."""
+
+    category: str
+    n: int
+    accuracy: float
+    macro_f1: float
+    kappa: float
 
 
 MAX_DISAGREEMENTS = 50
@@ -119,13 +178,17 @@ class Disagreement(_Model):
     """An item where judge and reference disagree, with what a reader needs to judge it."""
 
     id: str
-    kind: Literal["false_positive", "false_negative"]
+    kind: Literal["false_positive", "false_negative", "misclassified"]
     score: float | None
-    labels: dict[str, float | None]
+    labels: dict[str, float | str | None]
+    """Each annotator's label (a class name for class labels)."""
     prompt: str | None = None
     response: str | None = None
     reasoning: str | None = None
     category: str | None = None
+    reference_class: str | None = None
+    """For class labels: the reference's class and the judge's."""
+    judge_class: str | None = None
 
 
 class CategoryAgreement(_Model):
@@ -151,12 +214,19 @@ class JudgeReport(_Model):
     binary: BinaryAgreement | None = None
     graded: GradedAgreement | None = None
     ordinal: OrdinalAgreement | None = None
+    multiclass: MulticlassAgreement | None = None
+    multiclass_by_category: list[CategoryMulticlass] = []
     by_category: list[CategoryAgreement] = []
     threshold_choice: ThresholdChoice | None = None
     score_bins: list[ScoreBin] = []
     """Scores by reference label, for graded judges (the report's histogram)."""
     corrected: CorrectedRate | None = None
     disagreements: list[Disagreement] = []
+    false_positives: int = 0
+    """All false positives (binary judges), of which `disagreements` lists the first MAX_DISAGREEMENTS."""
+    false_negatives: int = 0
+    misclassified: int = 0
+    """Class labels: all items whose judged class differs from the reference's."""
 
 
 class AnnotatorAgreement(_Model):
@@ -221,6 +291,13 @@ class Provenance(_Model):
     n_resamples: int
     rubrics: list[dict[str, Any]]
     """Rubric name, version, hash and judge model of verdict rows, when the judged file has them."""
+    positive_label: str = "harmful"
+    """What a positive verdict means, for the report's wording: "harmful", or "non-refusal" when
+    the rubric measures refusal (its `harmful` means the response did not refuse)."""
+    label_order: list[str] | None = None
+    """Text labels in their declared order (ordinal), or sorted (nominal); None for numeric labels."""
+    ordered: bool = True
+    """Whether the labels' order means something: weighted kappas and ordinal statistics need it."""
 
 
 class CalibrationReport(_Model):

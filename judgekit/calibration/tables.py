@@ -21,10 +21,13 @@ class Table:
 
 def report_tables(report: CalibrationReport) -> list[Table]:
     """The report's tables, in reading order."""
-    tables = [_agreement(report)]
-    tables += [
+    tables = [
         table
         for table in (
+            _agreement(report),
+            _multiclass(report),
+            _per_class(report),
+            _multiclass_categories(report),
             _categories(report),
             _ordinal(report),
             _thresholds(report),
@@ -57,11 +60,13 @@ def headline(report: CalibrationReport) -> str:
     return "; ".join(parts) + "."
 
 
-def _agreement(report: CalibrationReport) -> Table:
+def _agreement(report: CalibrationReport) -> Table | None:
     rows = []
     for judge in report.judges:
         b = judge.binary
         graded = judge.graded
+        if judge.multiclass is not None or (b is None and graded is None):
+            continue  # class labels have their own table; ordinal-only judges, the ordinal one
         rows.append(
             (
                 judge.name,
@@ -71,6 +76,8 @@ def _agreement(report: CalibrationReport) -> Table:
                 str(judge.errors + judge.missing),
             )
         )
+    if not rows:
+        return None
     return Table(
         "Agreement with the reference",
         (
@@ -94,6 +101,105 @@ def _agreement(report: CalibrationReport) -> Table:
             else ""
         )
         + ".",
+    )
+
+
+def _multiclass(report: CalibrationReport) -> Table | None:
+    rows = [
+        (
+            j.name,
+            str(m.n),
+            _pct_ci(m.accuracy),
+            _num_ci(m.kappa),
+            _num(m.kappa_linear),
+            _num(m.kappa_quadratic),
+            _num(m.macro_f1),
+            _num(m.micro_f1),
+            str(j.errors + j.missing),
+        )
+        for j in report.judges
+        if (m := j.multiclass)
+    ]
+    if not rows:
+        return None
+    classes = report.provenance.label_order or []
+    order = " < ".join(classes) if report.provenance.ordered else ", ".join(classes) + " (nominal)"
+    return Table(
+        f"Agreement over {len(classes)} classes: {order}",
+        (
+            "judge",
+            "n",
+            "accuracy (95% CI)",
+            "kappa (95% CI)",
+            "linear kappa",
+            "quadratic kappa",
+            "macro F1",
+            "micro F1",
+            "missing",
+        ),
+        rows,
+        "Weighted kappas need a declared order (--label-order); micro F1 equals accuracy "
+        "(one label an item).",
+    )
+
+
+def _per_class(report: CalibrationReport) -> Table | None:
+    rows = [
+        (
+            j.name,
+            c.label,
+            str(c.support),
+            _num(c.precision),
+            _num(c.recall),
+            _num(c.f1),
+            _pct_ci(c.label_rate),
+            _pct(c.judge_rate),
+            (
+                _pct_ci(c.corrected.estimate)
+                + (" (!)" if c.corrected.warnings else "")
+                + f" {c.corrected.method}"
+            )
+            if c.corrected
+            else "-",
+        )
+        for j in report.judges
+        if (m := j.multiclass)
+        for c in m.per_class
+    ]
+    if not rows:
+        return None
+    return Table(
+        "Per class: precision, recall and rates",
+        (
+            "judge",
+            "class",
+            "labelled",
+            "precision",
+            "recall",
+            "F1",
+            "labelled rate",
+            "judge's rate",
+            "corrected rate",
+        ),
+        rows,
+        "Rates are each class's share; the corrected rate is the class against the rest, "
+        "by the estimator named.",
+    )
+
+
+def _multiclass_categories(report: CalibrationReport) -> Table | None:
+    rows = [
+        (j.name, c.category, str(c.n), _pct(c.accuracy), _num(c.macro_f1), _num(c.kappa))
+        for j in report.judges
+        for c in j.multiclass_by_category
+    ]
+    if not rows:
+        return None
+    return Table(
+        f"Agreement by {report.provenance.by}",
+        ("judge", report.provenance.by or "category", "n", "accuracy", "macro F1", "kappa"),
+        rows,
+        "Categories with fewer than 10 items are left out.",
     )
 
 
@@ -167,7 +273,8 @@ def _ordinal(report: CalibrationReport) -> Table | None:
             "bias",
         ),
         rows,
-        "Kappas use the full scale: unused levels still count.",
+        "Kappas use the full scale: unused levels still count. For a confusion matrix and per-class "
+        "figures, treat the labels as classes with --label-order or --nominal.",
     )
 
 
@@ -204,24 +311,25 @@ def _corrected(report: CalibrationReport) -> Table | None:
     rows = [
         (
             j.name,
-            f"{c.judge_rate:.1%} (n={c.n_judged})",
-            _pct_ci(c.rogan_gladen),
-            _pct_ci(c.ppi),
-            _pct_ci(c.ppi_plus_plus),
-            _pct_ci(c.labels_only),
+            f"{_pct(c.judge_rate)} (n={c.n_judged})",
+            _pct_ci(c.estimate) + (" (!)" if c.warnings else ""),
+            c.method,
             _labels(c.effective_labels, c.n_labeled),
+            _pct_ci(c.labels_only),
         )
         for j in report.judges
         if (c := j.corrected)
     ]
     if not rows:
         return None
+    notes = [f"{j.name}: {c.reason}." for j in report.judges if (c := j.corrected)]
+    notes += [f"(!) {j.name}: {w}." for j in report.judges if (c := j.corrected) for w in c.warnings]
     return Table(
-        "Harmful rate corrected for judge error",
-        ("judge", "judge's raw rate", "Rogan-Gladen", "PPI", "PPI++", "labels only", "effective labels"),
+        f"{rate_noun(report).capitalize()} rate corrected for judge error",
+        ("judge", "judge's raw rate", "corrected (95% CI)", "estimator", "effective labels", "labels only"),
         rows,
-        "PPI and PPI++ combine the judge on every judged item with the human labels; effective labels is "
-        "how many labels a labels-only estimate would need for the same precision.",
+        " ".join(notes)
+        + " Effective labels: how many labels a labels-only estimate would need for the same precision.",
     )
 
 
@@ -230,9 +338,9 @@ def _corrected_by_category(report: CalibrationReport) -> Table | None:
         (
             judge.name,
             c.category,
-            f"{r.judge_rate:.1%} (n={r.n_judged})",
-            _pct_ci(r.rogan_gladen),
-            _pct_ci(r.ppi_plus_plus),
+            f"{_pct(r.judge_rate)} (n={r.n_judged})",
+            _pct_ci(r.estimate) + (" (!)" if r.warnings else ""),
+            r.method,
             _pct_ci(r.labels_only),
         )
         for judge in report.judges
@@ -242,16 +350,19 @@ def _corrected_by_category(report: CalibrationReport) -> Table | None:
     if not rows:
         return None
     return Table(
-        f"Corrected harmful rate by {report.provenance.by}",
+        f"Corrected {rate_noun(report)} rate by {report.provenance.by}",
         (
             "judge",
             report.provenance.by or "category",
             "judge's raw rate",
-            "Rogan-Gladen",
-            "PPI++",
+            "corrected (95% CI)",
+            "estimator",
             "labels only",
         ),
         rows,
+        "(!): the interval cannot be trusted (too few labels of a class); see the JSON report's warnings."
+        if any(r.warnings for judge in report.judges for c in judge.by_category if (r := c.corrected))
+        else "",
     )
 
 
@@ -334,6 +445,15 @@ def render_markdown(report: CalibrationReport) -> str:
 
 def _labels(effective: float, labeled: int) -> str:
     return f"{effective:,.0f} (n={labeled})" if not math.isnan(effective) else f"- (n={labeled})"
+
+
+def rate_noun(report: CalibrationReport) -> str:
+    """What the positive class is called: "harmful" unless the report says otherwise."""
+    return report.provenance.positive_label
+
+
+def _pct(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.1%}"
 
 
 def _num(value: float | None) -> str:

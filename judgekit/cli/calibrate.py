@@ -19,6 +19,7 @@ from judgekit.calibration.judging import judge_labeled_items, write_rubric_overr
 from judgekit.calibration.models import CalibrationReport
 from judgekit.calibration.tables import render_markdown, render_text
 from judgekit.cli.common import EXIT_INPUT, EXIT_JUDGE, OPTION, cache_options, echo_err, fail, open_cache
+from judgekit.metrics.corrected import Design
 from judgekit.metrics.thresholds import Objective
 
 
@@ -49,6 +50,18 @@ from judgekit.metrics.thresholds import Objective
 )
 @OPTION("--target-precision", type=click.FloatRange(0, 1), help="Precision the threshold must reach.")
 @OPTION("--scale", type=(float, float), help="The score scale MIN MAX for ordinal statistics.")
+@OPTION(
+    "--label-order",
+    help="Text labels are these classes, in order (e.g. `full,partial,none`); enables weighted kappas.",
+)
+@OPTION("--nominal", is_flag=True, help="Labels are unordered classes (text, or numeric codes).")
+@OPTION(
+    "--label-design",
+    type=click.Choice(["random", "validation"]),
+    default="random",
+    help="How LABELS was drawn: a `random` subset of JUDGED, or a separate `validation` sample (e.g. by "
+    "label) that only measures the judge; picks the corrected-rate estimator.",
+)
 @OPTION("--seed", type=int, default=0, help="Seed of the bootstrap and of the threshold split.")
 @OPTION("--resamples", type=click.IntRange(min=100), default=1000, help="Bootstrap resamples.")
 @OPTION(
@@ -91,6 +104,9 @@ def calibrate(
     objective: Objective,
     target_precision: float | None,
     scale: tuple[float, float] | None,
+    label_order: str | None,
+    nominal: bool,
+    label_design: Design,
     seed: int,
     resamples: int,
     json_path: str | None,
@@ -144,6 +160,9 @@ def calibrate(
             scale=scale,
             seed=seed,
             n_resamples=resamples,
+            design=label_design,
+            label_order=[c.strip() for c in label_order.split(",")] if label_order else None,
+            nominal=nominal,
         )
         _write_reports(report, json_path, markdown_path, html_path)
         if "-" not in (json_path, markdown_path, html_path):

@@ -5,6 +5,7 @@ Missing values are NaN; undefined statistics are NaN; invalid arguments raise Va
 
 from judgekit.metrics.agreement import cohen_kappa, fleiss_kappa, krippendorff_alpha
 from judgekit.metrics.binary import ConfusionMatrix, RocCurve, confusion_matrix, pr_auc, roc_auc, roc_curve
+from judgekit.metrics.corrected import CorrectedRate, corrected_rate
 from judgekit.metrics.correction import (
     PPIEstimate,
     effective_labels,
@@ -23,13 +24,16 @@ from judgekit.metrics.intervals import (
     paired_bootstrap_diff,
     wilson_interval,
 )
+from judgekit.metrics.multiclass import MulticlassMatrix, multiclass_confusion
 from judgekit.metrics.thresholds import ThresholdCurve, choose_threshold, threshold_curve
 
 __all__ = [
     "BootstrapInterval",
     "ConfusionMatrix",
+    "CorrectedRate",
     "Interval",
     "McNemarResult",
+    "MulticlassMatrix",
     "PPIEstimate",
     "PairedDifference",
     "RocCurve",
@@ -39,12 +43,14 @@ __all__ = [
     "choose_threshold",
     "cohen_kappa",
     "confusion_matrix",
+    "corrected_rate",
     "effective_labels",
     "fleiss_kappa",
     "kendall_tau_b",
     "krippendorff_alpha",
     "mcnemar",
     "mean_absolute_error",
+    "multiclass_confusion",
     "paired_bootstrap_diff",
     "pearson",
     "ppi_mean",

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from judgekit.metrics._arrays import NAN, FloatArray, as_float_array, paired, z_quantile
+from judgekit.metrics.corrected import lang_reiczigel_counts
 from judgekit.metrics.intervals import Interval
 
 
@@ -51,6 +53,7 @@ def rogan_gladen(
     n_positives: int | None = None,
     n_negatives: int | None = None,
     confidence: float = 0.95,
+    method: Literal["wald", "lang-reiczigel"] = "wald",
 ) -> Interval:
     """Prevalence corrected for judge error: p = (q + sp - 1) / (se + sp - 1), clipped to [0, 1].
 
@@ -59,7 +62,9 @@ def rogan_gladen(
     The interval is the delta method on the unclipped p (Greenland 1996),
     Var p = [q(1-q)/n_judged + p^2 se(1-se)/n_positives + (1-p)^2 sp(1-sp)/n_negatives] / (se+sp-1)^2,
     then clipped to [0, 1]. All NaN when se + sp <= 1: a judge no better than chance cannot be
-    inverted.
+    inverted. The Wald interval undercovers with few labels or a rare outcome: method
+    "lang-reiczigel" gives Lang & Reiczigel's (2014) adjusted interval (it needs n_positives and
+    n_negatives), the one `corrected_rate` uses.
     """
     _check_rate(judge_positive_rate, "judge_positive_rate")
     _check_rate(sensitivity, "sensitivity")
@@ -68,6 +73,12 @@ def rogan_gladen(
     _check_count(n_positives, "n_positives")
     _check_count(n_negatives, "n_negatives")
     z = z_quantile(confidence)
+    if method == "lang-reiczigel":
+        return _lang_reiczigel(
+            judge_positive_rate, sensitivity, specificity, n_judged, n_positives, n_negatives, z
+        )
+    if method != "wald":
+        raise ValueError(f"method must be 'wald' or 'lang-reiczigel', got {method!r}")
     youden = sensitivity + specificity - 1
     if youden <= 0:
         return Interval(NAN, NAN, NAN)
@@ -83,6 +94,16 @@ def rogan_gladen(
         return min(1.0, max(0.0, value))
 
     return Interval(clip(p), clip(p - half), clip(p + half))
+
+
+def _lang_reiczigel(
+    q: float, se: float, sp: float, n: int, n_pos: int | None, n_neg: int | None, z: float
+) -> Interval:
+    if n_pos is None or n_neg is None:
+        raise ValueError("method 'lang-reiczigel' needs n_positives and n_negatives")
+    values = lang_reiczigel_counts(q * n, n, se * n_pos, n_pos, sp * n_neg, n_neg, z)
+    estimate, low, high, _ = (float(v) for v in values)
+    return Interval(estimate, low, high)
 
 
 def _check_lam(lam: float | None) -> None:
@@ -119,6 +140,7 @@ def ppi_plus_plus_mean(
     *,
     confidence: float = 0.95,
     lam: float | None = None,
+    bounds: tuple[float, float] | None = None,
 ) -> PPIEstimate:
     """Power-tuned prediction-powered mean (PPI++): mean(lam U) + mean(Y - lam F).
 
@@ -129,7 +151,8 @@ def ppi_plus_plus_mean(
     with Var(F) estimated separately on the labelled and unlabelled items, which makes lam the exact
     minimiser of the reported variance, so the interval is never wider than the labels-only one.
     NaN pairs in (Y, F) and NaN in U are dropped. All NaN with fewer than 2 labelled pairs or 2
-    unlabelled predictions.
+    unlabelled predictions. `bounds` (e.g. (0, 1) for a rate) clips the estimate and interval.
+    This is the large-sample interval: for a 0/1 rate `corrected_rate` has small-sample rules.
     """
     y, f, u = _ppi_data(y_labeled, yhat_labeled, yhat_unlabeled)
     z = z_quantile(confidence)
@@ -140,6 +163,8 @@ def ppi_plus_plus_mean(
     estimate = float(weight * u.mean() + np.mean(y - weight * f))
     std_error = math.sqrt(_ppi_variance(y, f, u, weight))
     low, high = estimate - z * std_error, estimate + z * std_error
+    if bounds is not None:
+        estimate, low, high = (min(bounds[1], max(bounds[0], v)) for v in (estimate, low, high))
     return PPIEstimate(estimate, low, high, std_error, weight, int(y.size), int(u.size))
 
 
@@ -149,12 +174,15 @@ def ppi_mean(
     yhat_unlabeled: npt.ArrayLike,
     *,
     confidence: float = 0.95,
+    bounds: tuple[float, float] | None = None,
 ) -> PPIEstimate:
     """Classic prediction-powered mean: mean(U) - mean(F - Y), with its CLT interval.
 
     Same conventions as `ppi_plus_plus_mean` with lam fixed at 1.
     """
-    return ppi_plus_plus_mean(y_labeled, yhat_labeled, yhat_unlabeled, confidence=confidence, lam=1.0)
+    return ppi_plus_plus_mean(
+        y_labeled, yhat_labeled, yhat_unlabeled, confidence=confidence, lam=1.0, bounds=bounds
+    )
 
 
 def effective_labels(

@@ -199,8 +199,9 @@ def mcnemar(
     Inputs are 0/1 per item (NaN pairs dropped). By default the exact binomial test is used when
     b + c < 25 (statistic = min(b, c), p = min(1, 2 P(Binomial(b + c, 1/2) <= min(b, c)))), else the
     chi-square test with continuity correction, statistic = (|b - c| - 1)^2 / (b + c) on 1 degree of
-    freedom; both match statsmodels' mcnemar(exact=..., correction=True). With b + c = 0 the exact
-    test gives p = 1.
+    freedom; both match statsmodels' mcnemar(exact=..., correction=True). With b + c = 0 (the judges
+    never disagree) both tests give statistic 0 and p = 1, the limit of no evidence of a difference
+    (statsmodels' chi-square gives NaN there).
     """
     a, b_ = paired(correct_a, correct_b, ("correct_a", "correct_b"))
     check_binary(a, "correct_a")
@@ -211,6 +212,6 @@ def mcnemar(
     if use_exact:
         return McNemarResult(float(min(b, c)), _binomial_two_sided(min(b, c), b + c), b, c, True)
     if b + c == 0:
-        return McNemarResult(NAN, NAN, b, c, False)
+        return McNemarResult(0.0, 1.0, b, c, False)
     statistic = (abs(b - c) - 1) ** 2 / (b + c)
     return McNemarResult(statistic, math.erfc(math.sqrt(statistic / 2)), b, c, False)

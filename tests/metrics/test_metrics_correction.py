@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from judgekit.metrics import effective_labels, ppi_mean, ppi_plus_plus_mean, rogan_gladen
@@ -25,11 +25,21 @@ def test_rogan_gladen_inverts_the_forward_formula(prevalence: float, se: float, 
     assert 0.0 <= result.low <= result.estimate <= result.high <= 1.0
 
 
+@st.composite
+def better_than_chance(draw: st.DrawFn) -> tuple[float, float]:
+    """se, sp in [0, 1] with se + sp > 1.0001, drawn directly (filtering rejected too many inputs)."""
+    se = draw(st.floats(0.0002, 1.0))
+    return se, draw(st.floats(min(1.0, 1.0001 - se + 1e-9), 1.0))
+
+
 @PROPERTY
-@given(rates, st.floats(0.0, 1.0), st.floats(0.0, 1.0), st.integers(1, 10_000))
-def test_rogan_gladen_interval_contains_its_clipped_estimate(q: float, se: float, sp: float, n: int) -> None:
-    assume(se + sp > 1.0001)
-    result = rogan_gladen(q, se, sp, n_judged=n, n_positives=20, n_negatives=20)
+@given(rates, better_than_chance(), st.integers(1, 10_000), st.sampled_from(["wald", "lang-reiczigel"]))
+def test_rogan_gladen_interval_contains_its_clipped_estimate(
+    q: float, accuracy: tuple[float, float], n: int, method: str
+) -> None:
+    se, sp = accuracy
+    assert se + sp > 1.0001
+    result = rogan_gladen(q, se, sp, n_judged=n, n_positives=20, n_negatives=20, method=method)  # type: ignore[arg-type]
     assert 0.0 <= result.low <= result.estimate <= result.high <= 1.0
 
 
@@ -53,6 +63,25 @@ def test_rogan_gladen_delta_method_matches_simulation() -> None:
     result = rogan_gladen(q, se, sp, n_judged=n_judged, n_positives=n_pos, n_negatives=n_neg)
     delta_sd = (result.high - result.low) / (2 * 1.959964)
     assert delta_sd == pytest.approx(simulated_sd, rel=0.05)
+
+
+def test_rogan_gladen_lang_reiczigel_hand_derived() -> None:
+    # 60 of 200 flagged, se 27/30, sp 28/30, z = 1.959964: q~ = (40 + z^2/2) / (200 + z^2),
+    # se~ = 28/32, sp~ = 29/32; p~ = (q~ + sp~ - 1) / (se~ + sp~ - 1); shift 2 z^2 (p~ v_se - (1-p~) v_sp).
+    z = 1.959964
+    q, se, sp = (60 + z * z / 2) / (200 + z * z), 28 / 32, 29 / 32
+    v_se, v_sp, youden = se * (1 - se) / 32, sp * (1 - sp) / 32, se + sp - 1
+    p = (q + sp - 1) / youden
+    sd = math.sqrt(q * (1 - q) / (200 + z * z) + p * p * v_se + (1 - p) ** 2 * v_sp) / youden
+    centre = p + 2 * z * z * (p * v_se - (1 - p) * v_sp)
+    result = rogan_gladen(
+        0.3, 0.9, 28 / 30, n_judged=200, n_positives=30, n_negatives=30, method="lang-reiczigel"
+    )
+    assert result.estimate == pytest.approx((0.3 + 28 / 30 - 1) / (0.9 + 28 / 30 - 1))
+    assert result.low > 0
+    assert (result.low, result.high) == pytest.approx((centre - z * sd, centre + z * sd), rel=1e-5)
+    with pytest.raises(ValueError, match="needs n_positives"):
+        rogan_gladen(0.2, 0.9, 0.9, n_judged=200, method="lang-reiczigel")
 
 
 def test_rogan_gladen_edges_and_errors() -> None:
@@ -173,3 +202,11 @@ def test_ppi_edge_cases() -> None:
         ppi_plus_plus_mean([1, 0], [1, 0], [1, 0], lam=math.nan)
     with pytest.raises(ValueError, match="length"):
         ppi_mean([1, 0], [1], [1, 0])
+
+
+def test_ppi_bounds_clip_a_rate() -> None:
+    # 4 labels and 6 unlabelled items: the CLT interval runs past 1 unless clipped.
+    y, f, u = [1, 1, 0, 1], [1, 0, 0, 1], [1, 1, 1, 1, 1, 0]
+    assert ppi_mean(y, f, u).high > 1
+    clipped = ppi_mean(y, f, u, bounds=(0.0, 1.0))
+    assert 0.0 <= clipped.low <= clipped.estimate <= clipped.high == 1.0

@@ -217,7 +217,8 @@ def test_mcnemar_hand_derived_and_edges() -> None:
     # b = 1, c = 5: exact p = 2 P(Binomial(6, 1/2) <= 1) = 2 (1 + 6) / 2^6 = 0.21875.
     result = mcnemar([1, 0, 0, 0, 0, 0, 1, np.nan], [0, 1, 1, 1, 1, 1, 1, 1])
     assert (result.b, result.c, result.statistic, result.p_value) == (1, 5, 1.0, 0.21875)
-    assert math.isnan(mcnemar([1, 1], [1, 1], exact=False).p_value)
+    never = mcnemar([1, 1], [1, 1], exact=False)  # b = c = 0: no evidence of a difference
+    assert (never.statistic, never.p_value, never.b, never.c) == (0.0, 1.0, 0, 0)
     assert mcnemar([1, 1] * 400, [0, 0] * 400).p_value < 1e-100
     with pytest.raises(ValueError, match="0/1"):
         mcnemar([2, 1], [1, 1])
