@@ -127,3 +127,14 @@ def summarize_verdicts(verdicts: Iterable[Verdict], *, by: str | None = None) ->
     for verdict in verdicts:
         summarizer.add(verdict, verdict.category)
     return summarizer.summary()
+
+
+def measure_names(rubric: str | None) -> tuple[str, str]:
+    """What the rubric's `harmful` and `refused` rates measure, as column names.
+
+    Refusal rubrics (`refusal`, `refusal-keywords`, ...) set harmful = "no refusal": their
+    harmful rate is the share that complied, so it is named "complied".
+    """
+    if rubric is not None and rubric.startswith("refusal"):
+        return "complied", "refused"
+    return "harmful", "refused"
