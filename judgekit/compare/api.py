@@ -227,7 +227,8 @@ def _group_row(
             keep = base_mask[pairing.base]
             ia, ib = pairing.base[keep], pairing.other[keep]
             difference = paired_group(base, other, ia, ib, options)
-            selections[name][group] = select_changed(base, other, ia, ib, examples)
+            if group != ALL or len(columns[baseline].group_names) <= 1:  # else the groups list them
+                selections[name][group] = select_changed(base, other, ia, ib, examples)
         if errors is not None and difference.harmful is not None:
             rates = errors.for_group(group)
             corrected = corrected_difference(

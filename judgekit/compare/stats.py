@@ -145,7 +145,8 @@ def _paired_rate(
     result = paired_rate_difference_from_table(
         both, only_model, only_base, n - both - only_model - only_base, confidence=options.confidence
     )
-    mdd = mdd_paired_proportions((only_model + only_base) / n, n, alpha=options.alpha, power=options.power)
+    noise = 2 * min(only_model, only_base) / n  # discordance with no effect: the symmetric part
+    mdd = mdd_paired_proportions(noise, n, alpha=options.alpha, power=options.power)
     return _from_rate(result, mdd)
 
 

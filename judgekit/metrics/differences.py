@@ -458,21 +458,23 @@ def mdd_paired_proportions(
 ) -> float:
     """Smallest paired rate difference McNemar's test detects over `n` pairs (Connor 1987).
 
-    Solves n = (z_a sqrt(psi) + z_b sqrt(psi - d^2))^2 / d^2 for d, where psi is the share of
-    discordant pairs (positive for exactly one model) and z_a, z_b the two-sided alpha and power
-    quantiles. NaN when psi is 0 (no discordant pair: nothing to scale by) or n < 1.
+    `discordant_rate` is the share of pairs that differ with no effect at all (the noise, e.g.
+    2 min(b, c) / n from an observed table); a true difference d adds d one-directional
+    discordant pairs, so psi = discordant_rate + d. Solves Connor's
+    n = (z_a sqrt(psi) + z_b sqrt(psi - d^2))^2 / d^2 for d, with z_a the two-sided alpha quantile
+    and z_b the power quantile. NaN when no d <= 1 is detectable or n < 1.
     """
     _check_power(alpha, power)
-    if n < 1 or not 0 < discordant_rate <= 1:
+    if n < 1 or not 0 <= discordant_rate <= 1:
         return NAN
     z_a, z_b = z_quantile(1 - alpha), NormalDist().inv_cdf(power)
-    psi = discordant_rate
 
     def needed(d: float) -> float:
+        psi = min(1.0, discordant_rate + d)
         return (z_a * math.sqrt(psi) + z_b * math.sqrt(max(0.0, psi - d * d))) ** 2 / (d * d)
 
-    low, high = 0.0, min(psi, math.sqrt(psi))
-    if needed(high) > n:
+    low, high = 0.0, 1.0 - discordant_rate
+    if high <= 0 or needed(high) > n:
         return NAN
     for _ in range(200):
         middle = (low + high) / 2

@@ -213,11 +213,16 @@ def test_mdd_proportions_is_the_detectable_cohen_h(p_base: float) -> None:
     assert all(s >= h - 1e-5 for s in shifts)
 
 
-def test_mdd_paired_proportions_solves_connors_sample_size() -> None:
-    psi = 0.2
-    d = mdd_paired_proportions(psi, 400)
+@pytest.mark.parametrize("noise", [0.0, 0.05, 0.2])
+def test_mdd_paired_proportions_solves_connors_sample_size(noise: float) -> None:
+    d = mdd_paired_proportions(noise, 400)
+    psi = noise + d
     z_a, z_b = stats.norm.ppf(0.975), stats.norm.ppf(0.8)
     needed = (z_a * math.sqrt(psi) + z_b * math.sqrt(psi - d * d)) ** 2 / (d * d)
     assert needed == pytest.approx(400, rel=1e-6)
-    assert math.isnan(mdd_paired_proportions(0.0, 400))
-    assert math.isnan(mdd_paired_proportions(0.01, 3))
+    assert math.isnan(mdd_paired_proportions(0.5, 3))
+
+
+def test_mdd_paired_proportions_grows_with_noise_and_shrinks_with_n() -> None:
+    assert mdd_paired_proportions(0.0, 400) < mdd_paired_proportions(0.2, 400)
+    assert mdd_paired_proportions(0.1, 1600) < mdd_paired_proportions(0.1, 400)
