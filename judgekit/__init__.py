@@ -3,6 +3,7 @@
 from judgekit._version import __version__
 from judgekit.api import ascore, score
 from judgekit.calibration import CalibrationReport, calibrate
+from judgekit.compare import Comparison, compare
 from judgekit.config import JudgeConfig
 from judgekit.errors import (
     ConfigError,
@@ -14,12 +15,14 @@ from judgekit.errors import (
 )
 from judgekit.judge import Judge
 from judgekit.records import Record, read_records
+from judgekit.results import read_verdicts
 from judgekit.rubrics import Rubric, list_rubrics, load_rubric
 from judgekit.summary import Summary, summarize_verdicts
 from judgekit.verdicts import Usage, Verdict
 
 __all__ = [
     "CalibrationReport",
+    "Comparison",
     "ConfigError",
     "InputError",
     "Judge",
@@ -36,9 +39,11 @@ __all__ = [
     "__version__",
     "ascore",
     "calibrate",
+    "compare",
     "list_rubrics",
     "load_rubric",
     "read_records",
+    "read_verdicts",
     "score",
     "summarize_verdicts",
 ]

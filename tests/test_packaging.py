@@ -17,6 +17,7 @@ ROOT = Path(__file__).parent.parent
 
 PUBLIC = [
     "CalibrationReport",
+    "Comparison",
     "ConfigError",
     "InputError",
     "Judge",
@@ -33,9 +34,11 @@ PUBLIC = [
     "__version__",
     "ascore",
     "calibrate",
+    "compare",
     "list_rubrics",
     "load_rubric",
     "read_records",
+    "read_verdicts",
     "score",
     "summarize_verdicts",
 ]
