@@ -240,7 +240,7 @@ def test_calibration_corrects_the_harmful_rate(pair: tuple[Path, Path], tmp_path
 def test_bad_inputs_are_input_errors(tmp_path: Path, pair: tuple[Path, Path]) -> None:
     responses = tmp_path / "responses.jsonl"
     responses.write_text('{"id": "1", "response": "hi"}\n')
-    with pytest.raises(InputError, match="not a judgekit verdict line.*--rubric"):
+    with pytest.raises(InputError, match=r"not a judgekit verdict line.*--rubric"):
         judgekit.compare([pair[0], responses])
     with pytest.raises(InputError, match="at least two"):
         judgekit.compare([pair[0]])
