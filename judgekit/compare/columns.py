@@ -124,24 +124,30 @@ def _open(path: str) -> IO[bytes]:
         raise InputError("file not found", path=path) from None
 
 
+_decode = json.JSONDecoder().decode
+
+
+def _parse(line: bytes, path: str, number: int) -> dict[str, Any]:
+    try:
+        row = _decode(line.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError too
+        row = None
+    if not isinstance(row, dict) or "id" not in row or "rubric_hash" not in row:
+        raise InputError(
+            "not a judgekit verdict line (needs at least id and rubric_hash); is this a verdict "
+            "file? Response files are judged first with --rubric",
+            path=path,
+            line=number,
+        )
+    return row
+
+
 def iter_rows(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, parsed verdict line) for each non-blank line; a bad line is an InputError."""
     with _open(path) as handle:
         for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError:
-                row = None
-            if not isinstance(row, dict) or "id" not in row or "rubric_hash" not in row:
-                raise InputError(
-                    "not a judgekit verdict line (needs at least id and rubric_hash); is this a verdict "
-                    "file? Response files are judged first with --rubric",
-                    path=path,
-                    line=number,
-                )
-            yield number, row
+            if line.strip():
+                yield number, _parse(line, path, number)
 
 
 def _code8(value: Any) -> int:
@@ -155,12 +161,14 @@ def read_columns(path: str, *, by: str | None = None, cluster_field: str | None 
     scores, groups = array("d"), array("i")
     status_codes, group_codes = _Codes(), _Codes(MAX_GROUPS, by or "group")
     cluster_codes: dict[str, int] = {}
-    rubrics: dict[tuple[str, str, str, str | None], None] = {}
+    rubrics: dict[tuple[Any, Any, Any, Any], None] = {}
     has_prompts = False
     for number, row in iter_rows(path):
-        rubrics.setdefault(_rubric_key(row), None)
+        key = (row.get("rubric"), row.get("rubric_version"), row["rubric_hash"], row.get("judge_model"))
+        rubrics.setdefault(key, None)
         ids.append(hash(str(row["id"])))
-        prompt = field_value(row, "prompt") if isinstance(row.get("input"), dict) else None
+        inputs = row.get("input")
+        prompt = inputs.get("prompt") if isinstance(inputs, dict) else None
         has_prompts |= prompt is not None
         prompts.append(hash(prompt) if isinstance(prompt, str) else 0)
         lines.append(number)
@@ -177,8 +185,8 @@ def read_columns(path: str, *, by: str | None = None, cluster_field: str | None 
         label = group_label(field_value(row, by)) if by else "all"
         groups.append(group_codes.code(label, path, number))
         if cluster_field is not None:
-            key = group_label(field_value(row, cluster_field))
-            clusters.append(cluster_codes.setdefault(key, len(cluster_codes)))
+            cluster = group_label(field_value(row, cluster_field))
+            clusters.append(cluster_codes.setdefault(cluster, len(cluster_codes)))
     return VerdictColumns(
         path=path,
         ids=np.frombuffer(ids, dtype=np.int64),
@@ -193,19 +201,14 @@ def read_columns(path: str, *, by: str | None = None, cluster_field: str | None 
         groups=np.frombuffer(groups, dtype=np.int32),
         group_names=group_codes.names,
         clusters=np.frombuffer(clusters, dtype=np.int64) if cluster_field is not None else None,
-        provenance=Provenance(list(rubrics)),
+        provenance=Provenance([_rubric_key(key) for key in rubrics]),
         has_prompts=has_prompts,
     )
 
 
-def _rubric_key(row: dict[str, Any]) -> tuple[str, str, str, str | None]:
-    model = row.get("judge_model")
-    return (
-        str(row.get("rubric")),
-        str(row.get("rubric_version")),
-        str(row.get("rubric_hash")),
-        None if model is None else str(model),
-    )
+def _rubric_key(key: tuple[Any, Any, Any, Any]) -> tuple[str, str, str, str | None]:
+    rubric, version, rubric_hash, model = key
+    return str(rubric), str(version), str(rubric_hash), None if model is None else str(model)
 
 
 def read_lines(path: str, numbers: Iterable[int]) -> dict[int, dict[str, Any]]:
@@ -215,11 +218,12 @@ def read_lines(path: str, numbers: Iterable[int]) -> dict[int, dict[str, Any]]:
     if not wanted or path == "-":
         return found
     last = max(wanted)
-    for number, row in iter_rows(path):
-        if number in wanted:
-            found[number] = row
-        if number >= last:
-            break
+    with _open(path) as handle:
+        for number, line in enumerate(handle, start=1):
+            if number in wanted:  # only the wanted lines are parsed
+                found[number] = _parse(line, path, number)
+            if number >= last:
+                break
     return found
 
 
