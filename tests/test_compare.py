@@ -184,13 +184,14 @@ def test_three_way_refusal_rates_apart_and_named(tmp_path: Path) -> None:
 
 def test_group_by_a_judge_field_or_an_input_field(tmp_path: Path) -> None:
     rows = [
-        verdict(str(i), 1 + i % 5, fields={"category": f"c{i % 2}"}, input={"source": f"s{i % 3}"})
+        verdict(str(i), 1 + i % 5, fields={"topic": f"c{i % 2}"}, input={"source": f"s{i % 3}"})
         for i in range(12)
     ]
     base = write(tmp_path / "base.jsonl", rows)
     other = write(tmp_path / "other.jsonl", rows)
     assert [g.group for g in judgekit.compare([base, other], by="source").groups] == ["all", "s0", "s1", "s2"]
-    assert [g.group for g in judgekit.compare([base, other], by="category").groups] == ["all", "c0", "c1"]
+    assert [g.group for g in judgekit.compare([base, other], by="topic").groups] == ["all", "c0", "c1"]
+    assert [g.group for g in judgekit.compare([base, other], by="category").groups] == ["all", "(none)"]
 
 
 def test_cluster_field_resamples_clusters(pair: tuple[Path, Path], tmp_path: Path) -> None:

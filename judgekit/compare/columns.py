@@ -18,11 +18,11 @@ import numpy as np
 import numpy.typing as npt
 
 from judgekit.errors import InputError
+from judgekit.summary import group_label
+from judgekit.verdicts import Verdict
 
 MAX_GROUPS = 1000
 """More distinct values of the grouping field than this is surely the wrong field (an id?)."""
-NONE_GROUP = "(none)"
-"""The group of a verdict without a value for the grouping field."""
 REFUSAL_CLASSES = {"none": 0, "partial": 1, "full": 2}
 """The three-way refusal field of the `refusal` rubric (`fields.refusal`), coded."""
 
@@ -93,26 +93,22 @@ class _Codes:
         return found
 
 
+_OWN_FIELDS = frozenset(Verdict.model_fields) - {"fields", "input"}
+
+
 def field_value(row: dict[str, Any], name: str) -> Any:
-    """A field of a verdict line: the verdict's own, else the judge's (`fields`), else the input's."""
-    if name in row and name not in ("fields", "input"):
-        return row[name]
+    """A field of a verdict line: the verdict's own, else the judge's (`fields`), else the input's.
+
+    As `judgekit.summary.verdict_field` for a parsed line: an own field (`category`) never falls
+    through to the judge's field of the same name.
+    """
+    if name in _OWN_FIELDS:
+        return row.get(name)
     for part in ("fields", "input"):
         inner = row.get(part)
         if isinstance(inner, dict) and name in inner:
             return inner[name]
     return None
-
-
-def group_label(value: Any) -> str:
-    """A field value as a group name: lists joined with ',', missing as NONE_GROUP."""
-    if value is None or value == "" or value == []:
-        return NONE_GROUP
-    if isinstance(value, list):
-        return ",".join(str(item) for item in value)
-    if isinstance(value, bool):
-        return str(value).lower()
-    return str(value)
 
 
 def _open(path: str) -> IO[bytes]:

@@ -112,6 +112,12 @@ def bootstrap_means(
     if n_resamples < 1:
         raise ValueError(f"n_resamples must be at least 1, got {n_resamples}")
     rng = np.random.default_rng(seed)
+    if clusters is None:  # every unit has size 1: the kinds are the distinct values
+        values_, counts = np.unique(data, return_counts=True)
+        if values_.size <= _MAX_KINDS:
+            return _kind_resamples(
+                np.column_stack([values_, np.ones_like(values_)]), counts, n_resamples, rng
+            )
     sums, sizes = _units(data, clusters)
     kinds, counts = np.unique(np.column_stack([sums, sizes]), axis=0, return_counts=True)
     if kinds.shape[0] <= _MAX_KINDS:
