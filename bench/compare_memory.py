@@ -50,7 +50,8 @@ def write_verdicts(path: Path, rows: int, shift: float, seed: int) -> None:
                 if status == "ok"
                 else '"error":"no score in the reply"'
             )
-            prompt = json.dumps(f"Prompt number {i} asking for something in category {CATEGORIES[i % 11]}. " * 2)
+            asked = f"Prompt number {i} asking for something in category {CATEGORIES[i % 11]}. "
+            prompt = json.dumps(asked * 2)
             response = json.dumps(f"Model answer {i}: " + "lorem ipsum dolor sit amet " * 4)
             handle.write(
                 f'{{"id":"row-{i}","category":"{CATEGORIES[i % 11]}","status":"{status}",{verdict},{head},'

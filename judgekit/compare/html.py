@@ -117,7 +117,7 @@ def _forests(comparison: Comparison) -> str:
                 if found is None:
                     rows.append(ForestRow(row.group, None, None, None, "-"))
                     continue
-                note = f"{difference_cell(found, measure)}  p {p_cell(found)}"
+                note = f"{difference_cell(found, measure)}  p adj {p_cell(found)}"
                 rows.append(
                     ForestRow(row.group, found.estimate * scale, found.low * scale, found.high * scale, note)
                 )

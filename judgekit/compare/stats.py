@@ -187,6 +187,7 @@ def paired_group(
             seed=options.seed,
         )
         sd = float(np.std(other.scores[ib] - base.scores[ia], ddof=1)) if ia.size > 1 else math.nan
+        sd = sd if sd > 0 else math.nan  # no spread: nothing to scale a detectable change by
         mean = _from_mean(result, mdd_means(sd, int(ia.size), alpha=options.alpha, power=options.power))
     three_way = bool(np.any(base.refusal_class[ia] >= 0))
     return PairGroup(

@@ -136,7 +136,7 @@ def header_lines(comparison: Comparison) -> list[str]:
     family = f" across {settings.adjust_family}" if settings.by else ""
     lines.append(
         f"[{confidence} CI]; p adj: {adjust}{family}; MDD: minimum detectable difference at alpha "
-        f"{settings.alpha:g}, power {settings.power:.0%}; rate differences in points"
+        f"{settings.alpha:g}, power {settings.power:.0%} (-: none at this size); rate differences in points"
     )
     return lines
 
