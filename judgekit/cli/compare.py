@@ -24,10 +24,19 @@ from judgekit.errors import JudgeError, JudgekitError
     "--name",
     "names",
     multiple=True,
+    metavar="FILE=NAME",
     help="Name a model, FILE=NAME (FILE: its path or file stem); repeatable.",
 )
-@OPTION("--baseline", help="The model the others are compared against (a name). [default: the first]")
-@OPTION("--by", help="Group by this field: a verdict field, a judge field or an included input field.")
+@OPTION(
+    "--baseline",
+    metavar="NAME",
+    help="The model the others are compared against (a name). [default: the first]",
+)
+@OPTION(
+    "--by",
+    metavar="FIELD",
+    help="Group by this field: a verdict field, a judge field or an included input field.",
+)
 @OPTION(
     "--pair-by",
     type=click.Choice(["auto", "id", "prompt", "none"]),
