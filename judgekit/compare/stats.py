@@ -111,7 +111,7 @@ def _from_mean(result: MeanDifference, mdd: float) -> Difference | None:
         n_baseline=result.n_b,
         n_model=result.n_a,
         interval=f"{method} percentile ({result.n_resamples} resamples)",
-        test=f"{method} two-sided",
+        test="sign-flip permutation test" if result.paired else "permutation test",
     )
 
 

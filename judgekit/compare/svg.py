@@ -151,7 +151,7 @@ def bar_chart(
 
 def forest_plot(title: str, x_title: str, rows: Sequence[ForestRow], *, fmt: Callable[[float], str]) -> str:
     """Differences with intervals, one row per group, against a line at zero."""
-    width, label_w, note_w, row_h, top = 580, 150, 170, 24, 40
+    width, label_w, note_w, row_h, top = 600, 150, 236, 24, 40
     bottom = 44
     height = top + row_h * len(rows) + bottom
     x_left, x_right = label_w, width - note_w

@@ -75,6 +75,8 @@ from judgekit.metrics.differences import (
     paired_mean_difference,
     paired_rate_difference,
     paired_rate_difference_from_table,
+    permutation_p,
+    sign_flip_p,
     unpaired_mean_difference,
     unpaired_rate_difference,
 )
@@ -95,6 +97,8 @@ __all__ += [
     "paired_mean_difference",
     "paired_rate_difference",
     "paired_rate_difference_from_table",
+    "permutation_p",
+    "sign_flip_p",
     "unpaired_mean_difference",
     "unpaired_rate_difference",
 ]

@@ -2,7 +2,8 @@
 
 Paired (the same prompts answered by both models) and unpaired versions of each:
 
-- means: percentile bootstrap of the mean difference, optionally resampling clusters;
+- means: percentile bootstrap interval of the mean difference and a permutation-test p-value
+  (sign flips when paired), optionally resampling and permuting whole clusters;
 - proportions: Newcombe's hybrid score intervals (1998; method 10 of the paired paper, with its
   continuity-adjusted phi, and method 10 of the unpaired paper), exact McNemar p-values;
 - many groups at once: Holm and Benjamini-Hochberg adjusted p-values;
@@ -16,6 +17,7 @@ are on a small scale (a million 1-5 scores have 9 kinds of difference).
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -43,7 +45,7 @@ _CHUNK_CELLS = 1 << 22
 
 @dataclass(frozen=True)
 class MeanDifference:
-    """mean(a) - mean(b) with a percentile bootstrap interval and a two-sided bootstrap p-value."""
+    """mean(a) - mean(b): percentile bootstrap interval, two-sided permutation-test p-value."""
 
     estimate: float
     low: float
@@ -155,10 +157,116 @@ def _percentile_interval(replicates: FloatArray, confidence: float) -> tuple[flo
     return float(low), float(high)
 
 
-def _bootstrap_p(replicates: FloatArray) -> float:
-    """Two-sided p for "no difference": min(1, 2 (1 + min(#{d* <= 0}, #{d* >= 0})) / (1 + B))."""
-    tail = min(int(np.sum(replicates <= 0)), int(np.sum(replicates >= 0)))
-    return min(1.0, 2 * (1 + tail) / (1 + replicates.size))
+_EXACT_PATTERNS = 4096
+"""Permutation tests enumerate every relabelling when there are at most this many."""
+
+
+def _two_sided(null: FloatArray, observed: float, exact: bool) -> float:
+    """min(1, 2 min(P(T* >= T), P(T* <= T))), exact or Monte Carlo ((1 + #) / (1 + B), never 0)."""
+    tolerance = 1e-9 * max(1.0, abs(observed))
+    upper = int(np.sum(null >= observed - tolerance))
+    lower = int(np.sum(null <= observed + tolerance))
+    if exact:
+        return min(1.0, 2 * min(upper, lower) / null.size)
+    return min(1.0, 2 * (1 + min(upper, lower)) / (1 + null.size))
+
+
+def _dropped(values: FloatArray, clusters: npt.ArrayLike | None) -> tuple[FloatArray, npt.ArrayLike | None]:
+    keep = ~np.isnan(values)
+    if clusters is None:
+        return values[keep], None
+    ids = np.asarray(clusters)
+    if ids.shape != values.shape:
+        raise ValueError(f"clusters must have one id per value ({values.size}), got shape {ids.shape}")
+    return values[keep], ids[keep]
+
+
+def sign_flip_p(
+    differences: npt.ArrayLike,
+    *,
+    clusters: npt.ArrayLike | None = None,
+    n_resamples: int = 2000,
+    seed: int | np.random.Generator | None = None,
+) -> float:
+    """Paired permutation (sign-flip) test that the mean difference is 0; two-sided p-value.
+
+    Under "no difference" each unit's difference (an item's, or a cluster's total) is as likely
+    to have either sign. The statistic is the total difference; the p-value doubles the smaller
+    tail (as scipy's `permutation_test`). Exact over every sign pattern when there are at most
+    4096, else `n_resamples` random ones. Valid at any sample size, unlike a bootstrap p-value.
+    NaN without data.
+    """
+    data, ids = _dropped(as_float_array(differences, "differences"), clusters)
+    if data.size == 0:
+        return NAN
+    sums, _ = _units(data, ids)
+    observed = float(sums.sum())
+    if 2**sums.size <= _EXACT_PATTERNS:
+        patterns = (np.arange(2**sums.size)[:, None] >> np.arange(sums.size)) & 1
+        return _two_sided((1 - 2 * patterns) @ sums, observed, exact=True)
+    rng = np.random.default_rng(seed)
+    kinds, counts = np.unique(sums, return_counts=True)
+    null = []
+    if kinds.size <= _MAX_KINDS:  # how many units of each kind keep their sign: a binomial
+        chunk = max(1, _CHUNK_CELLS // kinds.size)
+        for start in range(0, n_resamples, chunk):
+            kept = rng.binomial(counts, 0.5, size=(min(chunk, n_resamples - start), kinds.size))
+            null.append((2 * kept - counts) @ kinds)
+    else:
+        chunk = max(1, _CHUNK_CELLS // sums.size)
+        for start in range(0, n_resamples, chunk):
+            signs = 1 - 2 * rng.integers(0, 2, size=(min(chunk, n_resamples - start), sums.size))
+            null.append(signs @ sums)
+    return _two_sided(np.concatenate(null).astype(np.float64), observed, exact=False)
+
+
+def permutation_p(
+    a: npt.ArrayLike,
+    b: npt.ArrayLike,
+    *,
+    clusters_a: npt.ArrayLike | None = None,
+    clusters_b: npt.ArrayLike | None = None,
+    n_resamples: int = 2000,
+    seed: int | np.random.Generator | None = None,
+) -> float:
+    """Two-sample permutation test that mean(a) = mean(b); two-sided p-value (NaN dropped).
+
+    Units (items, or whole clusters) are relabelled between the samples, the statistic is
+    mean(a) - mean(b) over items, and the smaller tail is doubled (as scipy's `permutation_test`).
+    Exact over every relabelling when there are at most 4096, else `n_resamples` random ones.
+    """
+    x, ids_a = _dropped(as_float_array(a, "a"), clusters_a)
+    y, ids_b = _dropped(as_float_array(b, "b"), clusters_b)
+    if x.size == 0 or y.size == 0:
+        return NAN
+    sums_a, sizes_a = _units(x, ids_a)
+    sums_b, sizes_b = _units(y, ids_b)
+    sums, sizes = np.concatenate([sums_a, sums_b]), np.concatenate([sizes_a, sizes_b])
+    m_a, total_sum, total_size = sums_a.size, float(sums.sum()), float(sizes.sum())
+
+    def statistic(sum_a: FloatArray, size_a: FloatArray) -> FloatArray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.asarray(sum_a / size_a - (total_sum - sum_a) / (total_size - size_a), dtype=np.float64)
+
+    observed = float(statistic(np.array([sums_a.sum()]), np.array([sizes_a.sum()]))[0])
+    if math.comb(sums.size, m_a) <= _EXACT_PATTERNS:
+        chosen = np.array(list(itertools.combinations(range(sums.size), m_a)), dtype=np.int64)
+        return _two_sided(
+            statistic(sums[chosen].sum(axis=1), sizes[chosen].sum(axis=1)), observed, exact=True
+        )
+    rng = np.random.default_rng(seed)
+    kinds, counts = np.unique(np.column_stack([sums, sizes]), axis=0, return_counts=True)
+    null = []
+    if kinds.shape[0] <= _MAX_KINDS:  # how many units of each kind land in a: multivariate hypergeometric
+        chunk = max(1, _CHUNK_CELLS // kinds.shape[0])
+        for start in range(0, n_resamples, chunk):
+            drawn = rng.multivariate_hypergeometric(counts, m_a, size=min(chunk, n_resamples - start))
+            null.append(statistic(drawn @ kinds[:, 0], drawn @ kinds[:, 1]))
+    else:
+        for _ in range(n_resamples):
+            chosen = rng.permutation(sums.size)[:m_a]
+            null.append(statistic(np.array([sums[chosen].sum()]), np.array([sizes[chosen].sum()])))
+    return _two_sided(np.concatenate(null), observed, exact=False)
 
 
 def paired_mean_difference(
@@ -170,11 +278,11 @@ def paired_mean_difference(
     confidence: float = 0.95,
     seed: int | np.random.Generator | None = None,
 ) -> MeanDifference:
-    """mean(a - b) over items scored in both, with a paired percentile bootstrap interval.
+    """mean(a - b) over items scored in both: paired percentile bootstrap interval, sign-flip p.
 
     `a[i]` and `b[i]` are the two models' scores of the same item i (NaN: not scored; such pairs
-    are dropped). With `clusters` (one id per item) clusters are resampled. The p-value is the
-    bootstrap's two-sided one (as `paired_bootstrap_diff`); it is never 0.
+    are dropped). With `clusters` (one id per item) whole clusters are resampled and sign-flipped.
+    The p-value is the paired permutation test's (`sign_flip_p`), valid at any sample size.
     """
     check_confidence(confidence)
     x = as_float_array(a, "a")
@@ -188,7 +296,8 @@ def paired_mean_difference(
     replicates = bootstrap_means(differences, clusters=clusters, n_resamples=n_resamples, seed=seed)
     low, high = _percentile_interval(replicates, confidence)
     estimate = float(np.nanmean(differences))
-    return MeanDifference(estimate, low, high, _bootstrap_p(replicates), n, n, True, n_resamples)
+    p_value = sign_flip_p(differences, clusters=clusters, n_resamples=n_resamples, seed=seed)
+    return MeanDifference(estimate, low, high, p_value, n, n, True, n_resamples)
 
 
 def unpaired_mean_difference(
@@ -201,7 +310,10 @@ def unpaired_mean_difference(
     confidence: float = 0.95,
     seed: int | np.random.Generator | None = None,
 ) -> MeanDifference:
-    """mean(a) - mean(b) of two independent samples, each bootstrapped on its own (NaN dropped)."""
+    """mean(a) - mean(b) of independent samples: each bootstrapped on its own, permutation p.
+
+    NaN values are dropped; clusters (one id per value) are resampled and permuted whole.
+    """
     check_confidence(confidence)
     x = as_float_array(a, "a")
     y = as_float_array(b, "b")
@@ -214,7 +326,10 @@ def unpaired_mean_difference(
     )
     low, high = _percentile_interval(replicates, confidence)
     estimate = float(np.nanmean(x) - np.nanmean(y))
-    return MeanDifference(estimate, low, high, _bootstrap_p(replicates), n_a, n_b, False, n_resamples)
+    p_value = permutation_p(
+        x, y, clusters_a=clusters_a, clusters_b=clusters_b, n_resamples=n_resamples, seed=rng
+    )
+    return MeanDifference(estimate, low, high, p_value, n_a, n_b, False, n_resamples)
 
 
 # --- proportions -----------------------------------------------------------------------------

@@ -57,6 +57,8 @@ EXPECTED += [
     "paired_mean_difference",
     "paired_rate_difference",
     "paired_rate_difference_from_table",
+    "permutation_p",
+    "sign_flip_p",
     "unpaired_mean_difference",
     "unpaired_rate_difference",
 ]

@@ -26,6 +26,8 @@ from judgekit.metrics import (
     paired_bootstrap_diff,
     paired_mean_difference,
     paired_rate_difference,
+    permutation_p,
+    sign_flip_p,
     unpaired_mean_difference,
     unpaired_rate_difference,
 )
@@ -133,6 +135,56 @@ def test_paired_mean_difference_matches_scipy_bootstrap() -> None:
     assert ours.low == pytest.approx(theirs.confidence_interval.low, abs=0.01)
     assert ours.high == pytest.approx(theirs.confidence_interval.high, abs=0.01)
     assert ours.p_value < 0.001
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_sign_flip_p_matches_scipy_exactly_for_small_samples(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    a = rng.integers(1, 6, size=10).astype(float)
+    b = rng.integers(1, 6, size=10).astype(float)
+    theirs = stats.permutation_test(
+        (a, b), lambda x, y: np.mean(x - y), permutation_type="samples", n_resamples=np.inf
+    ).pvalue
+    assert sign_flip_p(a - b) == pytest.approx(theirs)
+
+
+def test_sign_flip_p_is_honest_at_tiny_samples() -> None:
+    # Four identical +4 changes: only 2 of the 16 sign patterns are as extreme; p = 2 x 1/16.
+    assert sign_flip_p([4.0, 4.0, 4.0, 4.0]) == pytest.approx(0.125)
+    assert paired_mean_difference([5, 5, 5, 5], [1, 1, 1, 1], seed=0).p_value == pytest.approx(0.125)
+
+
+def test_sign_flip_p_monte_carlo_matches_scipy() -> None:
+    rng = np.random.default_rng(4)
+    a = rng.integers(1, 6, size=300).astype(float)
+    b = np.clip(a + rng.integers(-2, 2, size=300) + (rng.random(300) < 0.1), 1, 5)
+    ours = sign_flip_p(a - b, n_resamples=20_000, seed=1)
+    theirs = stats.permutation_test(
+        (a, b), lambda x, y: np.mean(x - y), permutation_type="samples", n_resamples=20_000, rng=2
+    ).pvalue
+    assert ours == pytest.approx(theirs, abs=0.015)
+
+
+def test_permutation_p_matches_scipy() -> None:
+    rng = np.random.default_rng(8)
+    small_a, small_b = rng.integers(1, 6, size=6).astype(float), rng.integers(1, 6, size=5).astype(float)
+    exact = stats.permutation_test(
+        (small_a, small_b), lambda x, y: np.mean(x) - np.mean(y), n_resamples=np.inf
+    ).pvalue
+    assert permutation_p(small_a, small_b) == pytest.approx(exact)
+    a, b = rng.integers(1, 6, size=200).astype(float), rng.integers(1, 6, size=150).astype(float) + 0.3
+    ours = permutation_p(a, b, n_resamples=20_000, seed=0)
+    theirs = stats.permutation_test(
+        (a, b), lambda x, y: np.mean(x) - np.mean(y), n_resamples=20_000, rng=1
+    ).pvalue
+    assert ours == pytest.approx(theirs, abs=0.015)
+
+
+def test_clustered_sign_flip_flips_whole_clusters() -> None:
+    # Two clusters of opposite sign: 4 patterns, the observed total 0 is the median, p = 1.
+    assert sign_flip_p([1.0, 1.0, -1.0, -1.0], clusters=[0, 0, 1, 1]) == pytest.approx(1.0)
+    # One cluster of three: 2 patterns; p = 2 x 1/2 = 1 however large the change.
+    assert sign_flip_p([3.0, 3.0, 3.0], clusters=["c", "c", "c"]) == pytest.approx(1.0)
 
 
 def test_paired_mean_difference_drops_unscored_pairs() -> None:
