@@ -1,6 +1,7 @@
 """judgekit: score model outputs for harmfulness with an LLM judge."""
 
 from judgekit._api import ascore, score, score_file
+from judgekit._compare import Comparison, compare
 from judgekit._config import JudgeConfig, JudgeOptions
 from judgekit._engine.cache import ReplyCache
 from judgekit._engine.files import Progress, RunResult
@@ -23,6 +24,7 @@ from judgekit.calibration import CalibrationReport, calibrate
 
 __all__ = [
     "CalibrationReport",
+    "Comparison",
     "ConfigError",
     "FieldMap",
     "InputError",
@@ -44,6 +46,7 @@ __all__ = [
     "__version__",
     "ascore",
     "calibrate",
+    "compare",
     "list_rubrics",
     "load_rubric",
     "read_records",

@@ -73,13 +73,24 @@ def _verdict_row(line: bytes, path: Path, line_number: int) -> dict[str, object]
     return row
 
 
-def read_verdicts(path: str) -> Iterator[Verdict]:
-    """Stream the verdicts of a verdict JSONL (`-` for stdin); a bad line is an InputError."""
+def read_verdicts(path: str | Path) -> Iterator[Verdict]:
+    """Stream the verdicts of a verdict JSONL file (`judgekit score` output; `-` for stdin).
+
+    One Verdict per non-blank line, read lazily, so a file of any size streams in constant
+    memory. A line that is not a verdict is an InputError naming the file and the line.
+    """
+    for _, verdict in read_numbered_verdicts(path):
+        yield verdict
+
+
+def read_numbered_verdicts(path: str | Path) -> Iterator[tuple[int, Verdict]]:
+    """`read_verdicts`, each verdict with its line number."""
+    path = str(path)
     handle = sys.stdin.buffer if path == "-" else _open_existing(path)
     with handle:
         for line_number, line in enumerate(handle, start=1):
             if line.strip():
-                yield _checked(Verdict.model_validate_json, line, path, line_number)
+                yield line_number, _checked(Verdict.model_validate_json, line, path, line_number)
 
 
 def _checked(validate: Callable[[T], Verdict], value: T, path: str, line_number: int) -> Verdict:

@@ -37,7 +37,7 @@ def test_quickstart_scores_the_example_file_offline(tmp_path: Path) -> None:
     verdicts = _lines(output)
     inputs = _lines(EXAMPLES)
     assert sorted(v["id"] for v in verdicts) == sorted(r["id"] for r in inputs)
-    assert "harmful" in out and "refused" in out
+    assert "complied" in out and "full refusal" in out and "partial refusal" in out  # three-way keywords
     assert f"judged {len(inputs)} records" in err
 
 

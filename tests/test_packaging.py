@@ -17,6 +17,7 @@ ROOT = Path(__file__).parent.parent
 
 PUBLIC = [
     "CalibrationReport",
+    "Comparison",
     "ConfigError",
     "FieldMap",
     "InputError",
@@ -38,6 +39,7 @@ PUBLIC = [
     "__version__",
     "ascore",
     "calibrate",
+    "compare",
     "list_rubrics",
     "load_rubric",
     "read_records",

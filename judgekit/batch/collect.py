@@ -265,11 +265,11 @@ def _verdict(
             if cache is not None:
                 codec.store_reply(request, reply, cache)
             result.from_batches += 1
-            return codec.verdict_from_reply(record, reply)
+            return codec.verdict_from_reply(record, reply, mode=request.output_mode)
     hit = codec.cached_reply(request, cache) if cache is not None and completion is None else None
     if hit is not None:
         result.from_cache += 1
-        return codec.verdict_from_reply(record, hit, cached=True)
+        return codec.verdict_from_reply(record, hit, cached=True, mode=request.output_mode)
     if record.id in unfinished.pending:
         result.pending += 1
         return None

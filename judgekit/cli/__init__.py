@@ -16,6 +16,7 @@ import click
 _COMMAND_MODULES = {
     "batch": "judgekit.cli.batch",
     "calibrate": "judgekit.cli.calibrate",
+    "compare": "judgekit.cli.compare",
     "rubrics": "judgekit.cli.rubrics",
     "score": "judgekit.cli.score",
     "summarize": "judgekit.cli.summarize",

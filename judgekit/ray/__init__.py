@@ -1,7 +1,7 @@
 """Judge a Ray Dataset: the rubric as Ray Data LLM's pre- and post-processing, or judgekit in actors.
 
 Three paths, one verdict per row, all through the same request builder and reply parser as the
-online engine (`Judge.request_for`, `Judge.verdict_from_reply`):
+online engine (`Codec.request_for`, `Codec.verdict_from_reply`):
 
 - `judge_dataset(ds, rubric, ...)` runs judgekit's own async engine in a pool of Ray actors, one
   `Judge` (one connection pool, one event loop) per actor. The default: the faster of the two

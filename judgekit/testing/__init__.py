@@ -12,12 +12,15 @@ listening/stopped; ``start_async()``/``stop_async()`` (and ``async with``) do th
 without blocking the caller's loop.
 
 Standalone, for a benchmark in a separate process:
-``python -m judgekit.testing --port 8000 --latency-ms 100 --fault-rate 0.3``.
+``python -m judgekit.testing --port 8000 --latency-ms 100 --fault-rate 0.3``; with
+``--score-from-marker`` it answers each request from ``[[FIELD=VALUE]]`` markers in the judged
+text (``[[score=5]]``), so differing judges can be scripted from the command line.
 """
 
 from judgekit.testing.chat import DEFAULT_TEXT
 from judgekit.testing.faults import Fault, Reply
+from judgekit.testing.rules import marker_responder
 from judgekit.testing.server import JudgeServer
 from judgekit.testing.standalone import main
 
-__all__ = ["DEFAULT_TEXT", "Fault", "JudgeServer", "Reply", "main"]
+__all__ = ["DEFAULT_TEXT", "Fault", "JudgeServer", "Reply", "main", "marker_responder"]

@@ -8,6 +8,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from judgekit.testing.rules import marker_responder
 from judgekit.testing.server import JudgeServer
 
 
@@ -22,6 +23,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--fault-rate", type=float, default=0.0, help="share of random faults")
     parser.add_argument("--seed", type=int, default=0, help="seed of the fault generator")
     parser.add_argument("--model", action="append", dest="models", help="accept only this model (repeatable)")
+    parser.add_argument(
+        "--score-from-marker",
+        action="store_true",
+        help="answer from [[FIELD=VALUE]] markers in the judged text, e.g. [[score=5]] or [[refusal=full]]",
+    )
     args = parser.parse_args(argv)
     server = JudgeServer(
         host=args.host,
@@ -32,6 +38,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         seed=args.seed,
         record_requests=False,  # nobody can read them, and a long benchmark would fill memory
     )
+    if args.score_from_marker:
+        server.responder = marker_responder()
     with server, contextlib.suppress(KeyboardInterrupt):
         sys.stdout.write(f"{server.url}\n")
         sys.stdout.flush()

@@ -44,6 +44,28 @@ EXPECTED = [
     "threshold_curve",
     "wilson_interval",
 ]
+# Differences between two models' verdicts (judgekit compare), appended as a block.
+EXPECTED += [
+    "MeanDifference",
+    "RateDifference",
+    "adjust_p_values",
+    "bh_adjust",
+    "bootstrap_means",
+    "holm_adjust",
+    "mcnemar_exact_p",
+    "mdd_means",
+    "mdd_paired_proportions",
+    "mdd_proportions",
+    "newcombe_paired_interval",
+    "newcombe_unpaired_interval",
+    "paired_mean_difference",
+    "paired_rate_difference",
+    "paired_rate_difference_from_table",
+    "permutation_p",
+    "sign_flip_p",
+    "unpaired_mean_difference",
+    "unpaired_rate_difference",
+]
 
 
 def test_all_is_pinned_and_documented() -> None:
