@@ -58,6 +58,8 @@ class LlamaServer:
     model: str
     log: Path
     n_ctx: int = N_CTX
+    n_threads: int = os.cpu_count() or 1
+    """llama-cpp-python's default is half the CPUs; the client side of the tests is light."""
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
 
@@ -69,7 +71,8 @@ class LlamaServer:
         self.port = _free_port()
         command = [
             self.python, "-m", "llama_cpp.server", "--model", self.model, "--model_alias", MODEL_ALIAS,
-            "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(self.n_ctx),
+            "--host", "127.0.0.1", "--port", str(self.port),
+            "--n_ctx", str(self.n_ctx), "--n_threads", str(self.n_threads),
         ]  # fmt: skip
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
