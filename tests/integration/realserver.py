@@ -101,6 +101,11 @@ class LlamaServer:
             self.process.kill()
             self.process.wait(timeout=15)
 
+    def completions_served(self) -> int:
+        """Chat completions the server has answered so far (uvicorn's access log lines)."""
+        text = self.log.read_text(encoding="utf-8", errors="replace")
+        return text.count('"POST /v1/chat/completions HTTP/1.1"')
+
     def models(self) -> dict[str, object]:
         with urllib.request.urlopen(f"{self.url}/models", timeout=5) as answer:
             return dict(json.loads(answer.read()))

@@ -12,6 +12,7 @@ import json
 import random
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any, get_args
@@ -34,11 +35,12 @@ ROWS = 2
 """Rows per rubric and mode: enough to tell 'all api_error' from 'some verdicts'."""
 MAX_RESPONSE_CHARS = 1500
 """Short responses keep prompts well inside n_ctx (2048 tokens) and each request near 10 s."""
-QUEUE_ROWS = 6
-QUEUE_TIMEOUT_S = 30
-"""One slot serves QUEUE_ROWS requests one after another (about 8-15 s each), so at concurrency
-8 or 64 the last waits longer than QUEUE_TIMEOUT_S: the same ratio as the default 120 s timeout
-against 16 requests in flight at a one-slot server (seen: waits up to 118 s on 20 rows)."""
+QUEUE_ROWS = 8
+QUEUE_TIMEOUT_FACTOR = 2
+"""At concurrency 8 and 64 the timeout is this many times the slowest request of the same rows
+run one at a time (the baseline): each request alone fits, but the last in a one-slot server's
+queue waits for all the others. That is the ratio of the default 120 s timeout to 16 requests in
+flight (seen here on 20 rows under load: waits up to 118 s)."""
 QUEUE_TIMEOUTS = (
     "the per-request timeout counts the time a request waits in a one-slot server's queue, and "
     "a timed-out request is sent again (the server still computes the first): a timeout storm"
@@ -159,23 +161,56 @@ def test_both_transports_see_the_same_replies(
     assert outcomes["aiohttp"] == outcomes["sdk"]
 
 
-@pytest.mark.parametrize(
-    "concurrency",
-    [1, *(pytest.param(n, marks=pytest.mark.xfail(reason=QUEUE_TIMEOUTS, strict=False)) for n in (8, 64))],
-)
-def test_concurrency_against_a_one_slot_server_queues_without_timeouts(
-    llama_server: LlamaServer, tmp_path: Path, concurrency: int
+@dataclass(frozen=True)
+class Baseline:
+    source: Path
+    slowest_s: float
+    total_s: float
+
+
+@pytest.fixture(scope="module")
+def queue_baseline(llama_server: LlamaServer, tmp_path_factory: pytest.TempPathFactory) -> Baseline:
+    """The queue test's rows judged one at a time with the default timeout: each one's own latency."""
+    folder = tmp_path_factory.mktemp("queue")
+    source = write_jsonl(folder / "in.jsonl", harmbench_rows(QUEUE_ROWS, seed=5))
+    served_before = llama_server.completions_served()
+    code, err, verdicts = score(
+        llama_server, source, folder / "out.jsonl", "--rubric", "behavior", "--output-mode", "text",
+        "--concurrency", "1",
+    )  # fmt: skip
+    assert code == 0, err
+    assert statuses(verdicts)["api_error"] == 0, verdicts
+    assert llama_server.completions_served() - served_before == QUEUE_ROWS
+    latencies = [v["latency_ms"] / 1000 for v in verdicts]
+    return Baseline(source, max(latencies), sum(latencies))
+
+
+def test_concurrency_1_queues_nothing(queue_baseline: Baseline) -> None:
+    assert queue_baseline.slowest_s < 120
+
+
+@pytest.mark.xfail(reason=QUEUE_TIMEOUTS, strict=False)
+@pytest.mark.parametrize("concurrency", [8, 64])
+def test_concurrency_above_the_slots_queues_without_timeouts(
+    llama_server: LlamaServer, queue_baseline: Baseline, tmp_path: Path, concurrency: int
 ) -> None:
-    source = write_jsonl(tmp_path / "in.jsonl", harmbench_rows(QUEUE_ROWS, seed=concurrency))
+    timeout_s = max(5.0, QUEUE_TIMEOUT_FACTOR * queue_baseline.slowest_s)
+    served_before = llama_server.completions_served()
     started = time.monotonic()
     code, err, verdicts = score(
-        llama_server, source, tmp_path / "out.jsonl", "--rubric", "behavior", "--output-mode", "text",
-        "--concurrency", str(concurrency), "--timeout", str(QUEUE_TIMEOUT_S), "--max-retries", "2",
+        llama_server, queue_baseline.source, tmp_path / "out.jsonl", "--rubric", "behavior",
+        "--output-mode", "text", "--concurrency", str(concurrency), "--timeout", f"{timeout_s:.1f}",
+        "--max-retries", "1",
     )  # fmt: skip
     elapsed = time.monotonic() - started
     assert code == 0, err
     failed = [v for v in verdicts if v["status"] == "api_error"]
-    assert not failed, f"{len(failed)} api_error in {elapsed:.0f} s: {failed[0].get('error')}"
+    assert not failed, (
+        f"{len(failed)} api_error in {elapsed:.0f} s with a {timeout_s:.0f} s timeout "
+        f"(one at a time: {queue_baseline.total_s:.0f} s in all): {failed[0].get('error')}"
+    )
+    # Every request the server computed was needed: nothing was abandoned and sent again.
+    assert llama_server.completions_served() - served_before == QUEUE_ROWS
 
 
 def test_a_record_longer_than_the_context_gets_api_error_and_the_run_goes_on(
