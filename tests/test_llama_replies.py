@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from judgekit.rubrics import load_rubric
-from judgekit.verdicts import parse_reply
+from judgekit._rubrics import load_rubric
+from judgekit._verdicts import parse_reply
 
 REPLIES = Path(__file__).parent / "data" / "llama_replies"
 

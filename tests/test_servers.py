@@ -1,10 +1,17 @@
-"""The server table (judgekit.servers) is consistent with itself."""
+"""The server table (judgekit._engine.servers) is consistent with itself."""
 
 from __future__ import annotations
 
 import pytest
 
-from judgekit.servers import GENERIC, LLAMA_CPP_PYTHON, SERVER_KINDS, ServerKind, is_rejection, server_kind
+from judgekit._engine.servers import (
+    GENERIC,
+    LLAMA_CPP_PYTHON,
+    SERVER_KINDS,
+    ServerKind,
+    is_rejection,
+    server_kind,
+)
 
 
 @pytest.mark.parametrize("kind", SERVER_KINDS, ids=lambda kind: kind.name)

@@ -244,7 +244,8 @@ LLAMA_CPP_PYTHON = ServerKind(
     "constrains decoding by a grammar that ignores minimum/maximum (a 1-5 score came back as 10; "
     "`enum` is enforced); unknown extra fields (guided_json) are ignored. One request at a time: "
     "concurrent requests queue, latency grows linearly. top_logprobs is not capped (30 gave 30) "
-    "and comes from the distribution before the grammar.",
+    "and comes from the distribution before the grammar. Generation under the grammar is 5-10x "
+    "slower than free text (2-7 tokens/s for SmolLM2-135M on 2 cores).",
 )
 
 GENERIC = ServerKind(

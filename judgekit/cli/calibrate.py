@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import click
 
-from judgekit._config import DEFAULT_CONCURRENCY
+from judgekit._config import DEFAULT_CONCURRENCY, OutputMode
 from judgekit._errors import ConfigError, JudgeError, JudgekitError
 from judgekit._records import FieldMap
 from judgekit.calibration import JudgeSpec, check_objective
@@ -86,6 +86,13 @@ from judgekit.metrics.thresholds import Objective
     default=DEFAULT_CONCURRENCY,
     help="Requests in flight for --rubric.",
 )
+@OPTION(
+    "--output-mode",
+    type=click.Choice(get_args(OutputMode)),
+    default="auto",
+    help="How --rubric's requests ask for the reply's format (see `judgekit score --help`).",
+)
+@OPTION("--max-tokens", type=click.IntRange(min=1), help="Completion-token limit for --rubric's requests.")
 @cache_options("Reply cache for --rubric.")
 @OPTION(
     "--write-rubric",
@@ -116,6 +123,8 @@ def calibrate(
     models: tuple[str, ...],
     base_url: str | None,
     concurrency: int,
+    output_mode: OutputMode,
+    max_tokens: int | None,
     cache_path: str | None,
     no_cache: bool,
     write_rubric: str | None,
@@ -137,6 +146,8 @@ def calibrate(
                     cache=open_cache(cache_path, no_cache),
                     base_url=base_url,
                     concurrency=concurrency,
+                    output_mode=output_mode,
+                    max_tokens=max_tokens,
                 )
             )
             judge_columns: list[str | JudgeSpec] = list(specs)

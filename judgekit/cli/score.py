@@ -52,6 +52,12 @@ from judgekit.cli.common import (
     "json_object, text as the endpoint rejects them.",
 )
 @OPTION(
+    "--max-tokens",
+    type=click.IntRange(min=1),
+    envvar="JUDGEKIT_MAX_TOKENS",
+    help="Completion-token limit of each request. [default: the rubric's]",
+)
+@OPTION(
     "--transport",
     type=click.Choice(["aiohttp", "sdk"]),
     default="aiohttp",

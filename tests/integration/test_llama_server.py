@@ -22,15 +22,15 @@ from click.testing import CliRunner
 from realserver import MODEL_ALIAS, N_CTX, LlamaServer
 
 import judgekit
+from judgekit._config import OutputMode
 from judgekit.cli import main
-from judgekit.config import OutputMode
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).parent.parent.parent
 HARMBENCH = ROOT / "tests" / "data" / "harmbench"
 LLM_RUBRICS = ("policy", "behavior", "strongreject", "hazards")
-MODES = ("auto", "json_schema", "json_object", "text")
+MODES = get_args(OutputMode)
 ROWS = 2
 """Rows per rubric and mode: enough to tell 'all api_error' from 'some verdicts'."""
 MAX_RESPONSE_CHARS = 1500
@@ -46,11 +46,9 @@ QUEUE_TIMEOUTS = (
     "a timed-out request is sent again (the server still computes the first): a timeout storm"
 )
 
-SCHEMA_500 = (
-    "llama-cpp-python answers response_format json_schema with HTTP 500 (a validation error naming "
-    "response_format); judgekit retries the 500 on every row and auto never falls back to text"
-)
-NO_JSON_OBJECT = "judgekit has no json_object output mode yet (issue 12's ladder)"
+MAX_TOKENS = "160"
+"""Grammar-constrained generation runs at 2-7 tokens/s here: a short budget keeps each request
+under a minute (a reply cut short is a parse_error, which these tests allow)."""
 
 
 def _converter() -> ModuleType:
@@ -103,12 +101,7 @@ def records(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _mode_param(rubric: str, mode: str) -> Any:
-    marks = []
-    if mode not in get_args(OutputMode):
-        marks.append(pytest.mark.xfail(reason=NO_JSON_OBJECT, strict=False))
-    elif mode in ("auto", "json_schema"):
-        marks.append(pytest.mark.xfail(reason=SCHEMA_500, strict=False))
-    return pytest.param(rubric, mode, marks=marks, id=f"{rubric}-{mode}")
+    return pytest.param(rubric, mode, id=f"{rubric}-{mode}")
 
 
 def test_the_server_lists_its_model(llama_server: LlamaServer) -> None:
@@ -119,14 +112,21 @@ def test_the_server_lists_its_model(llama_server: LlamaServer) -> None:
 def test_every_rubric_in_every_output_mode(
     llama_server: LlamaServer, records: Path, tmp_path: Path, rubric: str, mode: str
 ) -> None:
+    started = time.monotonic()
     code, err, verdicts = score(
         llama_server, records, tmp_path / "out.jsonl", "--rubric", rubric, "--output-mode", mode,
-        "--max-retries", "1",
+        "--max-retries", "1", "--max-tokens", MAX_TOKENS,
     )  # fmt: skip
+    if mode == "json_schema":  # llama-cpp-python rejects it with a 500: the run stops at once, once
+        assert code == 3 and "--output-mode" in err, err
+        assert time.monotonic() - started < 30 and not verdicts
+        return
     assert code == 0, err
     assert len(verdicts) == ROWS
     counts = statuses(verdicts)
     assert counts["api_error"] < ROWS, f"every row is api_error: {verdicts[0].get('error')}"
+    expected = "json_object_schema" if mode == "auto" else mode
+    assert {v.get("output_mode") for v in verdicts} == {expected}, verdicts
 
 
 @pytest.mark.xfail(
@@ -230,7 +230,6 @@ def test_a_record_longer_than_the_context_gets_api_error_and_the_run_goes_on(
     assert time.monotonic() - started < 60, "a 400 must not be retried"
 
 
-@pytest.mark.xfail(reason=SCHEMA_500 + "; calibrate has no --output-mode", strict=False)
 def test_calibrate_behavior_end_to_end(llama_server: LlamaServer, tmp_path: Path) -> None:
     converter = _converter()
     rows = harmbench_rows(40, seed=3)
@@ -244,6 +243,7 @@ def test_calibrate_behavior_end_to_end(llama_server: LlamaServer, tmp_path: Path
         [
             "calibrate", str(labels), "--rubric", "behavior", "--model", MODEL_ALIAS,
             "--base-url", llama_server.url, "--no-cache", "--json", str(report), "--resamples", "100",
+            "--max-tokens", "64", "--concurrency", "2",
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
