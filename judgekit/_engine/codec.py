@@ -12,7 +12,7 @@ import json
 from functools import cached_property
 from typing import Any
 
-from judgekit._config import OPENAI_BASE_URL, JudgeConfig
+from judgekit._config import OPENAI_BASE_URL, JudgeConfig, redact
 from judgekit._engine.cache import GroupCommit, ReplyCache, cache_key
 from judgekit._engine.exchange import JudgeReply, JudgeRequest, reply_from_stored, stored_reply
 from judgekit._keywords import find_refusal, get_keyword_set
@@ -152,8 +152,8 @@ class Codec:
         )
 
     def error_verdict(self, record: Record, message: str) -> Verdict:
-        """The verdict of a record whose request failed."""
-        return self.verdict(record, status="api_error", error=message)
+        """The verdict of a record whose request failed; the key and token-shaped text redacted."""
+        return self.verdict(record, status="api_error", error=redact(message, self.config.api_key))
 
     def keyword_verdict(self, record: Record) -> Verdict:
         """The verdict of a keyword rubric: a refusal phrase found in the response, or none."""

@@ -49,7 +49,16 @@ START_METHOD = "fork" if sys.platform == "linux" else "spawn"
 """fork starts a worker in milliseconds; elsewhere (macOS) fork is unsafe, and spawn re-imports."""
 GO = "go"
 STOP = "stop"
-_COUNTERS = ("done", "errors", "cached", "prompt_tokens", "completion_tokens")
+_COUNTERS = (
+    "done",
+    "errors",
+    "cached",
+    "prompt_tokens",
+    "completion_tokens",
+    "retries",
+    "rate_limited",
+    "concurrency",
+)
 
 
 def auto_processes(concurrency: int) -> int:
@@ -78,6 +87,8 @@ class ShardedJob:
     fields: FieldMap
     limit: int | None
     processes: int
+    only_ids: frozenset[str] | None = None
+    """Judge only these ids (`--retry-errors`), when set."""
 
     def worker_config(self, index: int) -> JudgeConfig:
         """Worker `index`'s part of the requests in flight and of the rate budgets."""
@@ -158,6 +169,8 @@ def score_file_in_processes(
         workers.append(_Worker(process, reports, control))
     try:
         progress.total = _validate(job, workers)
+        if job.only_ids is not None:
+            progress.total = len(job.only_ids)
         _supervise(workers, outcome, progress, on_progress)
     except BaseException:
         _stop(workers)
@@ -283,7 +296,13 @@ def _work(job: ShardedJob, index: int, ends: _Ends, done_ids: set[str]) -> None:
         message = ("failed", "judge", str(error))
     except JudgekitError as error:
         message = ("failed", "input", str(error))
+    except Exception as error:  # noqa: BLE001 - a bug, reported as itself rather than as a dead worker
+        message = ("failed", "input", f"unexpected {type(error).__name__} in {_name(index)}: {error}")
     _report(ends, message)
+
+
+def _name(index: int) -> str:
+    return f"judgekit-worker-{index}"
 
 
 def _report(ends: _Ends, message: tuple[Any, ...]) -> None:
@@ -310,7 +329,7 @@ async def _judge_shard(
     try:
         await judge_into(
             sender,
-            skip_done(records, done_ids),
+            skip_done(records, done_ids, job.only_ids),
             job.output_path,
             summarizer,
             progress,

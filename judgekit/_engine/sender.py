@@ -42,6 +42,8 @@ class Sender:
         self._cache = cache
         self._state: _LoopState | None = None
         self._structured = codec.structured
+        self.retries = 0
+        """Retries sent so far (every attempt after a record's first), for the progress display."""
 
     @property
     def has_hooks(self) -> bool:
@@ -104,6 +106,7 @@ class Sender:
             except RetryableError as error:
                 if attempt > max_retries:
                     raise
+                self.retries += 1
                 await asyncio.sleep(max(backoff_s(attempt), error.retry_after_s or 0.0))
         raise AssertionError("unreachable: the last attempt returns or raises")
 
@@ -155,6 +158,13 @@ class Sender:
             store = GroupCommit(self._cache, loop) if self._cache is not None else None
             state = self._state = _LoopState(loop, make_client(config, self._hooks), flow, store)
         return state
+
+    def flow_stats(self) -> tuple[int, int]:
+        """(replies rate-limited so far, the current concurrency limit) of this loop's flow control."""
+        state = self._state
+        if state is None:
+            return 0, self.codec.config.concurrency
+        return state.flow.rate_limited, state.flow.limit
 
     def owns_loop_state(self, loop: asyncio.AbstractEventLoop) -> bool:
         """Whether `loop` holds this sender's client (and cache front) now."""
