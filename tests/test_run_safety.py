@@ -1,0 +1,315 @@
+"""A run never destroys the user's data, never leaks a secret, and tells the truth in its exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from runs import score_command, server_args, write_rows
+
+from judgekit import JudgeConfig, score
+from judgekit.cli import main
+from judgekit.testing import Fault, JudgeServer
+
+SECRET = "sk-test-0123456789abcdefSECRET"
+
+
+def _run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    result = CliRunner(env=env).invoke(main, list(args))
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def _ids(path: Path) -> list[str]:
+    return [json.loads(line)["id"] for line in path.read_text().splitlines()]
+
+
+def _statuses(path: Path) -> dict[str, str]:
+    return {row["id"]: row["status"] for row in map(json.loads, path.read_text().splitlines())}
+
+
+# -- the output is never the input -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["same path", "symlink", "hard link"])
+@pytest.mark.parametrize("flag", ["--overwrite", "--resume"])
+def test_an_output_that_is_the_input_is_refused_whatever_the_flags(
+    tmp_path: Path, how: str, flag: str
+) -> None:
+    source = write_rows(tmp_path / "in.jsonl", 40)
+    before = source.read_bytes()
+    output = source
+    if how == "symlink":
+        output = tmp_path / "link.jsonl"
+        output.symlink_to(source)
+    elif how == "hard link":
+        output = tmp_path / "hard.jsonl"
+        os.link(source, output)
+    code, _, err = _run("score", str(source), "-o", str(output), "--rubric", "refusal-keywords", flag)
+    assert code == 1 and "the output is the input" in err and "--overwrite" not in err
+    assert source.read_bytes() == before
+
+
+# -- one run at a time per output --------------------------------------------------------------
+
+
+def test_a_second_run_into_a_locked_output_stops_at_once_naming_the_holder(tmp_path: Path) -> None:
+    from judgekit._results import claimed_output
+
+    source = write_rows(tmp_path / "in.jsonl", 5)
+    output = tmp_path / "out.jsonl"
+    with claimed_output(str(source), str(output)):
+        started = time.monotonic()
+        code, _, err = _run("score", str(source), "-o", str(output), "--rubric", "refusal-keywords")
+        assert time.monotonic() - started < 5
+    assert code == 1 and f"pid {os.getpid()}" in err and "another judgekit run" in err
+    assert not output.exists()
+    assert not (tmp_path / "out.jsonl.lock").exists(), "the lock file goes with the run"
+    code, _, err = _run("score", str(source), "-o", str(output), "--rubric", "refusal-keywords")
+    assert code == 0, err
+
+
+def test_two_runs_at_once_write_every_id_once(tmp_path: Path) -> None:
+    """Worker processes included: the first run holds the lock until its workers are done."""
+    with JudgeServer(latency_s=0.1) as server:
+        source = write_rows(tmp_path / "in.jsonl", 200)
+        output = tmp_path / "out.jsonl"
+        command = score_command(source, output, server, "--processes", "2", "--concurrency", "4")
+        first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 20
+        while not output.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        second = subprocess.run(command, capture_output=True, text=True, check=False, timeout=60)
+        _, first_err = first.communicate(timeout=60)
+        assert first.returncode == 0, first_err
+    assert second.returncode == 1 and f"pid {first.pid}" in second.stderr
+    assert sorted(_ids(output)) == sorted(f"r{i}" for i in range(200))
+
+
+# -- secrets -----------------------------------------------------------------------------------
+
+
+def test_credentials_in_the_base_url_are_refused_and_never_repeated(
+    tmp_path: Path, server: JudgeServer
+) -> None:
+    url = server.url.replace("http://", f"http://user:{SECRET}@")
+    source = write_rows(tmp_path / "in.jsonl", 2)
+    for transport in ("aiohttp", "sdk"):
+        code, out, err = _run(
+            "score", str(source), "-o", str(tmp_path / "o.jsonl"), "--model", "m", "--base-url", url,
+            "--transport", transport,
+        )  # fmt: skip
+        assert code == 2 and "holds credentials" in err and SECRET not in out + err
+    code, out, err = _run(
+        "batch",
+        "prepare",
+        str(source),
+        "--out-dir",
+        str(tmp_path / "batch"),
+        "--model",
+        "m",
+        "--base-url",
+        url,
+    )
+    assert code != 0 and SECRET not in out + err
+    assert not any(SECRET in p.read_text() for p in tmp_path.rglob("*") if p.is_file())
+    assert server.request_count == 0
+    with pytest.raises(ValueError, match="holds credentials") as caught:
+        JudgeConfig(base_url=url)
+    assert SECRET not in str(caught.value)
+
+
+def test_a_key_the_server_echoes_is_redacted_from_verdicts_and_messages(tmp_path: Path) -> None:
+    echo = {"error": {"message": f"Incorrect API key provided: {SECRET}; header Bearer {SECRET}"}}
+    with JudgeServer() as server:
+        server.reply_by_marker = {
+            "[row-0]": Fault.status(400, body=echo),
+            "[row-1]": Fault.status(500, body=echo),
+        }
+        source = write_rows(tmp_path / "in.jsonl", 3)
+        output = tmp_path / "out.jsonl"
+        code, out, err = _run(
+            "score", str(source), "-o", str(output), *server_args(server), "--max-retries", "0",
+            env={"OPENAI_API_KEY": SECRET},
+        )  # fmt: skip
+        assert code == 0, err
+        text = output.read_text()
+        assert SECRET not in text + out + err and "[redacted]" in text
+        verdicts = score(["[row-0] a"], model="m", base_url=server.url, api_key=SECRET, max_retries=0)
+        assert verdicts[0].error is not None and SECRET not in verdicts[0].error
+    with JudgeServer(api_key="the-right-key") as keyed:
+        keyed.reply_by_marker = {"[row-": Fault.status(401, body=echo)}
+        code, out, err = _run(
+            "score", str(source), "-o", str(tmp_path / "o2.jsonl"), *server_args(keyed),
+            env={"OPENAI_API_KEY": SECRET},
+        )  # fmt: skip
+    assert code == 3 and SECRET not in out + err
+
+
+# -- exit codes --------------------------------------------------------------------------------
+
+
+def test_a_run_with_no_row_judged_ok_exits_4(tmp_path: Path, server: JudgeServer) -> None:
+    server.default_text = "I cannot say."
+    source = write_rows(tmp_path / "in.jsonl", 5)
+    output = tmp_path / "out.jsonl"
+    code, _, err = _run(
+        "score", str(source), "-o", str(output), *server_args(server), "--output-mode", "text"
+    )
+    assert code == 4 and "no row was judged" in err and "5 parse_error" in err
+    assert "--retry-errors" in err and len(_ids(output)) == 5
+
+
+def test_max_error_rate_fails_a_run_above_it(tmp_path: Path, server: JudgeServer) -> None:
+    server.reply_by_marker = {"[row-1]": Fault.status(400)}
+    source = write_rows(tmp_path / "in.jsonl", 4)
+    common = ("score", str(source), "-o", str(tmp_path / "out.jsonl"), *server_args(server))
+    code, _, err = _run(*common, "--max-error-rate", "0.2")
+    assert code == 4 and "1 of 4 rows failed (25.0%)" in err
+    code, _, err = _run(*common, "--max-error-rate", "0.3")
+    assert code == 0 and "1 rows failed" in err and "--retry-errors" in err
+
+
+# -- --retry-errors ----------------------------------------------------------------------------
+
+
+def test_retry_errors_rejudges_failed_rows_in_place(tmp_path: Path, server: JudgeServer) -> None:
+    server.reply_by_marker = {"[row-1]": Fault.status(400), "[row-3]": Fault.status(400)}
+    source = write_rows(tmp_path / "in.jsonl", 6)
+    output = tmp_path / "out.jsonl"
+    common = ("score", str(source), "-o", str(output), *server_args(server))
+    assert _run(*common)[0] == 0
+    order = _ids(output)
+    assert [i for i, s in _statuses(output).items() if s != "ok"] == ["r1", "r3"]
+    code, _, err = _run(*common)
+    assert code == 0 and server.request_count == 6, "a plain rerun counts failed rows as done"
+    server.reply_by_marker = {}
+    code, _, err = _run(*common, "--retry-errors")
+    assert code == 0, err
+    assert server.request_count == 8, "only the two failed rows are sent again"
+    assert _ids(output) == order, "their lines are replaced in place, no id twice"
+    assert set(_statuses(output).values()) == {"ok"} and "rows failed" not in err
+    assert not (tmp_path / "out.jsonl.retry").exists()
+
+
+def test_retry_errors_with_processes(tmp_path: Path, server: JudgeServer) -> None:
+    server.reply_by_marker = {f"[row-{i}]": Fault.status(400) for i in range(0, 40, 7)}
+    source = write_rows(tmp_path / "in.jsonl", 40)
+    output = tmp_path / "out.jsonl"
+    common = ("score", str(source), "-o", str(output), *server_args(server), "--processes", "2")
+    assert _run(*common)[0] == 0
+    server.reply_by_marker = {}
+    code, _, err = _run(*common, "--retry-errors")
+    assert code == 0, err
+    assert sorted(_ids(output)) == sorted(f"r{i}" for i in range(40))
+    assert set(_statuses(output).values()) == {"ok"}
+
+
+def test_retry_errors_output_stays_valid_after_kill_9_anywhere(tmp_path: Path) -> None:
+    rows = 120
+    source = write_rows(tmp_path / "in.jsonl", rows)
+    output = tmp_path / "out.jsonl"
+    with JudgeServer() as server:
+        server.reply_by_marker = {f"[row-{i}]": Fault.status(400) for i in range(0, rows, 2)}
+        assert (
+            subprocess.run(score_command(source, output, server), capture_output=True, check=False).returncode
+            == 0
+        )
+        server.reply_by_marker = {}
+        server.latency_s = 0.01
+        command = score_command(source, output, server, "--retry-errors", "--concurrency", "4")
+        for delay in (0.3, 0.6, 0.9, 1.2):
+            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(delay)
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            assert sorted(_ids(output)) == sorted(f"r{i}" for i in range(rows)), f"after a kill at {delay}s"
+        completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert completed.returncode == 0, completed.stderr
+    assert sorted(_ids(output)) == sorted(f"r{i}" for i in range(rows))
+    assert set(_statuses(output).values()) == {"ok"}
+
+
+def test_merge_of_retried_verdicts_is_idempotent_and_survives_a_torn_staging_file(tmp_path: Path) -> None:
+    from judgekit._results import merge_retried
+
+    output, retried = tmp_path / "out.jsonl", tmp_path / "out.jsonl.retry"
+    row = {"rubric_hash": "h", "rubric": "r"}
+    output.write_text(
+        "".join(json.dumps({**row, "id": f"r{i}", "status": "api_error"}) + "\n" for i in range(3))
+    )
+    retried.write_text(json.dumps({**row, "id": "r1", "status": "ok"}) + "\n" + '{"id": "r2", "sta')
+    (tmp_path / "out.jsonl.merging").write_text('{"id": "r0"')  # a merge killed midway
+    assert merge_retried(output, retried) == 1
+    assert _statuses(output) == {"r0": "api_error", "r1": "ok", "r2": "api_error"}
+    assert not retried.exists() and merge_retried(output, retried) == 0
+
+
+# -- seeing what a run does --------------------------------------------------------------------
+
+
+def test_plain_progress_lines_off_a_terminal_and_quiet(tmp_path: Path) -> None:
+    with JudgeServer(latency_s=0.05) as server:
+        server.script(Fault.status(500))
+        source = write_rows(tmp_path / "in.jsonl", 30)
+        base = ("score", str(source), *server_args(server), "--concurrency", "2")
+        code, _, err = _run(*base, "-o", str(tmp_path / "a.jsonl"), "--progress-interval", "0.2")
+        assert code == 0, err
+        lines = [line for line in err.splitlines() if line.startswith("progress: ")]
+        assert len(lines) >= 2 and "retries" in lines[0] and "concurrency 2" in lines[0]
+        assert "1 retries" in err and "records into" in err and "s; " in err
+        code, _, err = _run(*base, "-o", str(tmp_path / "b.jsonl"), "--progress-interval", "0.2", "--quiet")
+        assert code == 0 and "progress: " not in err
+
+
+def test_terminal_progress_line_is_ended_before_the_final_message(tmp_path: Path) -> None:
+    script = "import sys; sys.stderr.isatty = lambda: True; from judgekit.cli import main; main()"
+    source = write_rows(tmp_path / "in.jsonl", 5)
+    completed = subprocess.run(
+        [sys.executable, "-c", script, "score", str(source), "-o", str(tmp_path / "o.jsonl"), "--rubric",
+         "refusal-keywords"],
+        capture_output=True, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    progress, _ = completed.stderr.split(b"judged 5 records")
+    assert progress.startswith(b"\r5/5 records") and progress.endswith(b"\n")
+
+
+def test_dry_run_needs_no_key_and_hints_at_prices(tmp_path: Path) -> None:
+    source = write_rows(tmp_path / "in.jsonl", 3)
+    code, out, err = _run(
+        "score", str(source), "-o", str(tmp_path / "o.jsonl"), "--dry-run", "--model", "my-llm"
+    )
+    assert code == 0, err
+    assert "nothing was sent" in out and "--price-in and --price-out" in out
+
+
+def test_a_bad_value_from_the_environment_names_the_variable(tmp_path: Path) -> None:
+    source = write_rows(tmp_path / "in.jsonl", 3)
+    code, _, err = _run(
+        "score", str(source), "-o", str(tmp_path / "o.jsonl"), "--rubric", "refusal-keywords",
+        env={"JUDGEKIT_CONCURRENCY": "abc"},
+    )  # fmt: skip
+    assert code == 2 and "JUDGEKIT_CONCURRENCY" in err
+
+
+def test_help_lists_the_environment_variables() -> None:
+    code, out, _ = _run("score", "--help")
+    assert code == 0
+    for name in (
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "JUDGEKIT_MODEL",
+        "JUDGEKIT_CONCURRENCY",
+        "HTTPS_PROXY",
+    ):
+        assert name in out, name
+    assert "Exit codes" in out and "4 no row judged ok" in out
