@@ -154,7 +154,11 @@ class _FileJob:
                 only_ids=frozenset(only) if only is not None else None,
             )
             return score_file_in_processes(job, on_progress=self.on_progress)
-        total = validate_records(source, self.fields, limit=self.limit) if source != "-" else None
+        total = (
+            validate_records(source, self.fields, limit=self.limit, include_input=judge.config.include_input)
+            if source != "-"
+            else None
+        )
         if cache_path is not None:
             judge.use_cache(ReplyCache(cache_path))
         if overwrite and target != "-":

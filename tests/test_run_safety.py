@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import gc
+import gzip
 import json
+import multiprocessing
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from click.testing import CliRunner
 from runs import score_command, server_args, write_rows
 
 from judgekit import JudgeConfig, score
+from judgekit._engine.cache import ReplyCache
+from judgekit._errors import ConfigError
 from judgekit.cli import main
 from judgekit.testing import Fault, JudgeServer
 
@@ -313,3 +323,234 @@ def test_help_lists_the_environment_variables() -> None:
     ):
         assert name in out, name
     assert "Exit codes" in out and "4 no row judged ok" in out
+
+
+# -- clean errors instead of tracebacks --------------------------------------------------------
+
+
+def _deep(levels: int) -> str:
+    return "[" * levels + "]" * levels
+
+
+def _gzip_truncated(path: Path) -> Path:
+    rows = b"".join(
+        b'{"id": %d, "response": "%s"}\n' % (i, os.urandom(16).hex().encode()) for i in range(2000)
+    )
+    data = gzip.compress(rows)
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("deep.jsonl", '{"id": 1, "response": "x", "m": ' + _deep(100_000) + "}\n", "nested too deeply"),
+        ("big.jsonl", '{"id": 1, "response": "x", "m": ' + "7" * 5000 + "}\n", "4300 digits"),
+        ("null.jsonl", '{"id": 1, "response": null}\n', "field 'response': is null"),
+        ("plain.jsonl.gz", '{"id": 1, "response": "x"}\n', "named .gz but is not gzip"),
+        ("table.csv", "id,response\n1,hello\n", "looks like CSV, but the input must be JSONL"),
+    ],
+)
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_bad_input_is_a_clean_error_in_one_process_or_several(
+    tmp_path: Path, server: JudgeServer, name: str, content: str, expected: str, processes: str
+) -> None:
+    source = tmp_path / name
+    source.write_text(content)
+    code, _, err = _run(
+        "score", str(source), "-o", str(tmp_path / "o.jsonl"), *server_args(server), "--processes", processes
+    )
+    assert code == 1 and expected in err and f"{name}:1:" in err, err
+    assert "Traceback" not in err and "died" not in err and server.request_count == 0
+
+
+def test_a_truncated_gzip_input_names_the_line(tmp_path: Path) -> None:
+    source = _gzip_truncated(tmp_path / "in.jsonl.gz")
+    code, _, err = _run("score", str(source), "-o", str(tmp_path / "o.jsonl"), "--rubric", "refusal-keywords")
+    assert code == 1 and "truncated or damaged" in err and "Aborted" not in err
+
+
+@pytest.mark.parametrize(
+    ("metadata", "expected"),
+    [(json.loads(_deep(300)), "nested too deeply"), ("\ud800", "lone UTF-16 surrogate")],
+)
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_include_input_metadata_that_cannot_be_written_fails_before_any_request(
+    tmp_path: Path, server: JudgeServer, metadata: object, expected: str, processes: str
+) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        json.dumps({"id": "a", "response": "x"})
+        + "\n"
+        + json.dumps({"id": "b", "response": "y", "m": metadata})
+        + "\n"
+    )
+    output = tmp_path / "o.jsonl"
+    common = ("score", str(source), "-o", str(output), *server_args(server), "--processes", processes)
+    code, _, err = _run(*common, "--include-input")
+    assert code == 1 and expected in err and "in.jsonl:2:" in err and "--include-input" in err
+    assert server.request_count == 0 and not output.exists()
+    assert _run(*common)[0] == 0, "without --include-input the metadata is never written"
+
+
+def test_an_output_in_a_missing_directory_is_a_clean_error(tmp_path: Path) -> None:
+    source = write_rows(tmp_path / "in.jsonl", 2)
+    code, _, err = _run(
+        "score", str(source), "-o", str(tmp_path / "no" / "o.jsonl"), "--rubric", "refusal-keywords"
+    )
+    assert code == 1 and "does not exist" in err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes read-only files")
+def test_a_read_only_output_is_a_clean_error(tmp_path: Path) -> None:
+    source = write_rows(tmp_path / "in.jsonl", 2)
+    output = tmp_path / "o.jsonl"
+    output.write_text("")
+    output.chmod(0o444)
+    code, _, err = _run("score", str(source), "-o", str(output), "--rubric", "refusal-keywords")
+    assert code == 1 and "cannot write to the output" in err
+
+
+def test_an_immutable_output_is_a_clean_error(tmp_path: Path) -> None:
+    source = write_rows(tmp_path / "in.jsonl", 2)
+    output = tmp_path / "o.jsonl"
+    output.write_text("")
+    if (
+        shutil.which("chattr") is None
+        or subprocess.run(["chattr", "+i", str(output)], check=False).returncode
+    ):
+        pytest.skip("chattr +i needs CAP_LINUX_IMMUTABLE")
+    try:
+        code, _, err = _run("score", str(source), "-o", str(output), "--rubric", "refusal-keywords")
+    finally:
+        subprocess.run(["chattr", "-i", str(output)], check=True)
+    assert code == 1 and "cannot write to the output: Operation not permitted" in err
+
+
+def _damaged_cache(path: Path) -> Path:
+    with ReplyCache(path) as cache:
+        cache.put_many((f"k{i}", {"text": os.urandom(400).hex()}) for i in range(2000))
+    data = bytearray(path.read_bytes())
+    for offset in range(4096 * 4, len(data) - 4096, 4096 * 3):
+        data[offset : offset + 256] = os.urandom(256)
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_a_damaged_cache_says_to_move_it_aside(tmp_path: Path, server: JudgeServer, processes: str) -> None:
+    cache = _damaged_cache(tmp_path / "replies.sqlite")
+    source = write_rows(tmp_path / "in.jsonl", 10)
+    code, _, err = _run(
+        "score", str(source), "-o", str(tmp_path / "o.jsonl"), *server_args(server), "--cache", str(cache),
+        "--processes", processes,
+    )  # fmt: skip
+    assert code == 1 and "is damaged" in err and f"mv {cache} {cache}.damaged" in err
+    assert "died" not in err and "Traceback" not in err
+
+
+def test_a_full_cache_stops_cleanly(
+    tmp_path: Path, server: JudgeServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    switch = ReplyCache._switch_to_wal
+
+    def small(self: ReplyCache) -> None:
+        switch(self)
+        self._db.execute("PRAGMA max_page_count=8")
+
+    monkeypatch.setattr(ReplyCache, "_switch_to_wal", small)
+    server.default_text = json.dumps({"reasoning": "x" * 3000, "score": 1})
+    source = write_rows(tmp_path / "in.jsonl", 50)
+    code, _, err = _run(
+        "score", str(source), "-o", str(tmp_path / "o.jsonl"), *server_args(server), "--output-mode", "text",
+        "--cache", str(tmp_path / "c.sqlite"), "--processes", "1",
+    )  # fmt: skip
+    gc.collect()
+    assert code == 1 and "is full" in err and "--no-cache" in err
+    assert "Unclosed" not in caplog.text + err
+
+
+def test_several_processes_can_create_one_new_cache_at_once(tmp_path: Path) -> None:
+    """Before the fix, about one trial in ten failed with "database is locked" on the WAL pragma."""
+    context = multiprocessing.get_context("fork")
+    trials, count = 100, 4
+    barrier = context.Barrier(count, timeout=10)
+    paths = [tmp_path / f"c{trial}.sqlite" for trial in range(trials)]
+    processes = [context.Process(target=_open_caches, args=(paths, barrier)) for _ in range(count)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join()
+    assert [p.exitcode for p in processes] == [0] * count
+
+
+def _open_caches(paths: list[Path], barrier: Any) -> None:
+    for path in paths:
+        try:
+            barrier.wait()
+            ReplyCache(path).close()
+        except (ConfigError, threading.BrokenBarrierError):
+            barrier.abort()
+            os._exit(1)
+
+
+# -- proxies -----------------------------------------------------------------------------------
+
+
+class _Proxy:
+    """A forward HTTP proxy on 127.0.0.1 that counts what it forwards."""
+
+    def __init__(self) -> None:
+        self.forwarded: list[str] = []
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self._socket.listen(64)
+        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                client, _ = self._socket.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._forward, args=(client,), daemon=True).start()
+
+    def _forward(self, client: socket.socket) -> None:
+        with client, client.makefile("rb") as reader:
+            method, target, version = reader.readline().decode().split()
+            headers = []
+            length = 0
+            while (line := reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.decode().partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+                if name.lower() not in ("connection", "proxy-connection"):
+                    headers.append(line)
+            body = reader.read(length)
+            parts = urlsplit(target)
+            self.forwarded.append(target)
+            with socket.create_connection((parts.hostname, parts.port)) as upstream:
+                request = f"{method} {parts.path}{'?' + parts.query if parts.query else ''} {version}\r\n"
+                upstream.sendall(request.encode() + b"".join(headers) + b"Connection: close\r\n\r\n" + body)
+                while chunk := upstream.recv(65536):
+                    client.sendall(chunk)
+
+    def close(self) -> None:
+        self._socket.close()
+
+
+def test_the_default_transport_honours_http_proxy_and_no_proxy(
+    tmp_path: Path, server: JudgeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proxy = _Proxy()
+    try:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        verdicts = score(["a", "b"], model="m", base_url=server.url)
+        assert [v.status for v in verdicts] == ["ok", "ok"]
+        assert len(proxy.forwarded) == 2 and proxy.forwarded[0].startswith(server.url)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        assert score(["c"], model="m", base_url=server.url)[0].status == "ok"
+        assert len(proxy.forwarded) == 2 and server.request_count == 3
+    finally:
+        proxy.close()

@@ -281,7 +281,13 @@ def _work(job: ShardedJob, index: int, ends: _Ends, done_ids: set[str]) -> None:
     message: tuple[Any, ...]
     try:
         try:
-            count, digests = scan_records(job.input_path, job.fields, limit=job.limit, shard=shard)
+            count, digests = scan_records(
+                job.input_path,
+                job.fields,
+                limit=job.limit,
+                shard=shard,
+                include_input=job.config.include_input,
+            )
         except InputError as error:
             _report(ends, ("invalid", error.line or 0, str(error)))
             return

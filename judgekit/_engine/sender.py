@@ -175,9 +175,11 @@ class Sender:
         state = self._state
         if state is not None and state.loop is asyncio.get_running_loop():
             self._state = None
-            if state.store is not None:
-                state.store.flush()
-            await state.client.aclose()
+            try:
+                if state.store is not None:
+                    state.store.flush()
+            finally:  # a cache that failed (full, damaged) must not leave the connections open
+                await state.client.aclose()
 
 
 @dataclass

@@ -48,7 +48,10 @@ class AiohttpClient:
     def _open_session(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
         timeout = aiohttp.ClientTimeout(total=self._config.timeout_s)
-        return aiohttp.ClientSession(connector=connector, timeout=timeout, headers=self._headers)
+        # trust_env: HTTPS_PROXY, HTTP_PROXY and NO_PROXY apply, as they do for the SDK transport.
+        return aiohttp.ClientSession(
+            connector=connector, timeout=timeout, headers=self._headers, trust_env=True
+        )
 
     async def send(self, request: JudgeRequest) -> JudgeReply:
         """Send `request`; raise RetryableError, RequestRejected or JudgeError on failure."""
