@@ -554,3 +554,70 @@ def test_the_default_transport_honours_http_proxy_and_no_proxy(
         assert len(proxy.forwarded) == 2 and server.request_count == 3
     finally:
         proxy.close()
+
+
+# -- rubric templates and messages -------------------------------------------------------------
+
+TEMPLATES = {
+    "include": (
+        '{% block system %}{% include "policy.jinja" %}{% endblock %}{% block user %}x{% endblock %}',
+        1,
+    ),
+    "range": (
+        "{% block system %}ok{% endblock %}{% block user %}\n\n{{ range(10**9) | list }}{% endblock %}",
+        3,
+    ),
+    "syntax": ("{% block system %}\nok\n{{ oops( }}{% endblock %}{% block user %}x{% endblock %}", 3),
+    "method": ("{% block system %}ok{% endblock %}{% block user %}\n{{ response.nope() }}{% endblock %}", 2),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(TEMPLATES))
+def test_a_broken_user_template_is_a_rubric_error_naming_template_and_line(tmp_path: Path, kind: str) -> None:
+    source, line = TEMPLATES[kind]
+    (tmp_path / "t.jinja").write_text(source)
+    rubric = tmp_path / "t.toml"
+    rubric.write_text('extends = "policy"\nname = "t"\nprompt = "t.jinja"\n')
+    code, _, err = _run("rubrics", "show", str(rubric))
+    assert code == 1 and "t.jinja" in err and f"line {line}" in err, err
+    records = write_rows(tmp_path / "in.jsonl", 2)
+    with JudgeServer() as server:
+        code, _, err = _run(
+            "score",
+            str(records),
+            "-o",
+            str(tmp_path / "o.jsonl"),
+            *server_args(server),
+            "--rubric",
+            str(rubric),
+        )
+        assert code == 1 and "t.jinja" in err and f"line {line}" in err and server.request_count == 0
+
+
+def test_unknown_rubric_suggests_the_closest(tmp_path: Path) -> None:
+    code, _, err = _run(
+        "score", str(write_rows(tmp_path / "in.jsonl", 1)), "-o", "o.jsonl", "--rubric", "polcy"
+    )
+    assert code == 1 and "did you mean 'policy'?" in err
+
+
+def test_missing_endpoint_message_reads_well(tmp_path: Path) -> None:
+    code, _, err = _run("score", str(write_rows(tmp_path / "in.jsonl", 1)), "-o", str(tmp_path / "o.jsonl"))
+    assert code == 1 and "no a " not in err and "no an " not in err
+    assert "is missing a judge model" in err and "and an endpoint" in err
+
+
+def test_the_test_server_on_a_busy_port_is_a_clean_error() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        completed = subprocess.run(
+            [sys.executable, "-m", "judgekit.testing", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+    assert completed.returncode == 1 and f"127.0.0.1:{port} is in use" in completed.stderr
+    assert "Traceback" not in completed.stderr

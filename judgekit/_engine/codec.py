@@ -16,7 +16,7 @@ from judgekit._config import OPENAI_BASE_URL, JudgeConfig, redact
 from judgekit._engine.cache import GroupCommit, ReplyCache, cache_key
 from judgekit._engine.exchange import JudgeReply, JudgeRequest, reply_from_stored, stored_reply
 from judgekit._keywords import find_refusal, get_keyword_set
-from judgekit._prompts import render_messages
+from judgekit._prompts import check_template, render_messages
 from judgekit._records import Record
 from judgekit._rubrics import Rubric
 from judgekit._verdicts import Verdict, derive_outcome, expected_score, parse_reply, reply_schema
@@ -35,6 +35,8 @@ class Codec:
     def __init__(self, rubric: Rubric, config: JudgeConfig):
         self.rubric = rubric
         self.config = config
+        if rubric.kind == "llm":
+            check_template(rubric)  # a broken template fails here, before any request
         self._key_prefixes: dict[tuple[bool, str], str] = {}
 
     @property
