@@ -17,7 +17,7 @@ from judgekit._engine.processes import SUPPORTED, ShardedJob, auto_processes, sc
 from judgekit._engine.transports import AzureTokenProvider
 from judgekit._errors import ConfigError, JudgeError
 from judgekit._judge import Judge
-from judgekit._records import FieldMap, Item, validate_records
+from judgekit._records import FieldMap, Item, validate_input
 from judgekit._results import RETRY_SUFFIX, claimed_output, completed_ids, failed_ids, merge_retried
 from judgekit._rubrics import Rubric
 from judgekit._summary import Summarizer
@@ -154,11 +154,12 @@ class _FileJob:
                 only_ids=frozenset(only) if only is not None else None,
             )
             return score_file_in_processes(job, on_progress=self.on_progress)
-        total = (
-            validate_records(source, self.fields, limit=self.limit, include_input=judge.config.include_input)
+        scan = (
+            validate_input(source, self.fields, limit=self.limit, include_input=judge.config.include_input)
             if source != "-"
             else None
         )
+        total = scan.count if scan is not None else None
         if cache_path is not None:
             judge.use_cache(ReplyCache(cache_path))
         if overwrite and target != "-":
@@ -179,7 +180,9 @@ class _FileJob:
             finally:
                 await judge.aclose()
 
-        return _run_to_end(run())
+        result = _run_to_end(run())
+        result.progress.ids_from_lines = scan.ids_from_lines if scan is not None else 0
+        return result
 
 
 def _retry_failed(job: _FileJob, cache_path: Path | None) -> RunResult:

@@ -212,10 +212,27 @@ def validate_records(
     second pass names the lines of the first duplicate. With `include_input`, each record's
     input fields must also be writable into its verdict line.
     """
+    return validate_input(path, fields, limit=limit, include_input=include_input).count
+
+
+@dataclass(frozen=True)
+class InputScan:
+    """What checking an input found: its records, their id digests, and how many had no id."""
+
+    count: int
+    digests: np.ndarray[Any, np.dtype[np.uint64]]
+    ids_from_lines: int
+    """Records with no id field, whose line number became their id."""
+
+
+def validate_input(
+    path: str | Path, fields: FieldMap | None = None, *, limit: int | None = None, include_input: bool = False
+) -> InputScan:
+    """`validate_records`, returning the whole InputScan."""
     fields = fields or FieldMap()
-    count, digests = scan_records(path, fields, limit=limit, include_input=include_input)
-    check_unique_ids(path, fields, digests, limit=limit)
-    return count
+    scan = scan_input(path, fields, limit=limit, include_input=include_input)
+    check_unique_ids(path, fields, scan.digests, limit=limit)
+    return scan
 
 
 def scan_records(
@@ -231,12 +248,26 @@ def scan_records(
     Returns their number and the 64-bit digests of their ids, for `check_unique_ids`. With
     `include_input`, also that each record's input fields can be copied into its verdict line.
     """
+    scan = scan_input(path, fields, limit=limit, shard=shard, include_input=include_input)
+    return scan.count, scan.digests
+
+
+def scan_input(
+    path: str | Path,
+    fields: FieldMap,
+    *,
+    limit: int | None = None,
+    shard: Shard | None = None,
+    include_input: bool = False,
+) -> InputScan:
+    """`scan_records`, also counting the records with no id field."""
     digests = _DigestBuffer()
-    for line_number, record in _numbered_records(str(path), fields, limit=limit, shard=shard):
+    no_id = [0]
+    for line_number, record in _numbered_records(str(path), fields, limit=limit, shard=shard, no_id=no_id):
         digests.add(record.id)
         if include_input and record.metadata:
             _check_copyable(record, str(path), line_number)
-    return digests.size, digests.values()
+    return InputScan(digests.size, digests.values(), no_id[0])
 
 
 def _check_copyable(record: Record, path: str, line: int) -> None:
@@ -296,8 +327,14 @@ def read_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _numbered_records(
-    name: str, fields: FieldMap, *, limit: int | None = None, shard: Shard | None = None
+    name: str,
+    fields: FieldMap,
+    *,
+    limit: int | None = None,
+    shard: Shard | None = None,
+    no_id: list[int] | None = None,
 ) -> Iterator[tuple[int, Record]]:
+    """The records with their line numbers; `no_id[0]` counts those with no id field."""
     count = 0
     with _open_binary(name) as handle:
         for line_number, line in _numbered_lines(handle, name):
@@ -306,6 +343,8 @@ def _numbered_records(
             count += 1
             if shard is None or (count - 1) % shard.of == shard.index:
                 row = _parse_line(line, name, line_number)
+                if no_id is not None and fields.id not in row:
+                    no_id[0] += 1
                 record = record_from_mapping(
                     row, fields, default_id=str(line_number), path=name, line=line_number
                 )

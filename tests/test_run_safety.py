@@ -621,3 +621,15 @@ def test_the_test_server_on_a_busy_port_is_a_clean_error() -> None:
         )
     assert completed.returncode == 1 and f"127.0.0.1:{port} is in use" in completed.stderr
     assert "Traceback" not in completed.stderr
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_records_without_ids_are_named_in_the_summary(tmp_path: Path, processes: str) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"response": "a"}\n{"response": "b"}\n{"id": "x", "response": "c"}\n')
+    output = tmp_path / "o.jsonl"
+    code, _, err = _run(
+        "score", str(source), "-o", str(output), "--rubric", "refusal-keywords", "--processes", processes
+    )
+    assert code == 0 and "2 records had no id field: their line numbers are their ids" in err
+    assert sorted(_ids(output)) == ["1", "2", "x"]

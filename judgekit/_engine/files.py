@@ -38,6 +38,8 @@ class Progress:
     """Replies that were 429 (rate limited): each made the run wait."""
     concurrency: int = 0
     """Requests allowed in flight now (lowered for a while by bursts of 429)."""
+    ids_from_lines: int = 0
+    """Input records with no id field, whose line number is their id (counted when checked)."""
     started: float = field(default_factory=time.monotonic)
 
     @property

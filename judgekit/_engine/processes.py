@@ -36,7 +36,7 @@ from judgekit._engine.files import PROGRESS_INTERVAL_S, Progress, RunResult, jud
 from judgekit._engine.sender import Sender
 from judgekit._engine.transports import preload
 from judgekit._errors import InputError, JudgeError, JudgekitError
-from judgekit._records import FieldMap, Shard, check_unique_ids, read_records, scan_records
+from judgekit._records import FieldMap, Shard, check_unique_ids, read_records, scan_input
 from judgekit._results import completed_ids
 from judgekit._rubrics import Rubric
 from judgekit._summary import Summarizer
@@ -168,7 +168,7 @@ def score_file_in_processes(
         control_end.close()
         workers.append(_Worker(process, reports, control))
     try:
-        progress.total = _validate(job, workers)
+        progress.total = _validate(job, workers, progress)
         if job.only_ids is not None:
             progress.total = len(job.only_ids)
         _supervise(workers, outcome, progress, on_progress)
@@ -193,7 +193,7 @@ def score_file_in_processes(
     )
 
 
-def _validate(job: ShardedJob, workers: list[_Worker]) -> int:
+def _validate(job: ShardedJob, workers: list[_Worker], progress: Progress) -> int:
     """Wait for every worker's check of its records; start them all if the whole input is good.
 
     Returns the number of records. The first bad line of the file is the earliest of the
@@ -210,6 +210,7 @@ def _validate(job: ShardedJob, workers: list[_Worker]) -> int:
         if kind == "checked":
             count += payload[0]
             digests.append(payload[1])
+            progress.ids_from_lines += payload[2]
         else:
             invalid.append((payload[0], payload[1]))
     if invalid:
@@ -281,7 +282,7 @@ def _work(job: ShardedJob, index: int, ends: _Ends, done_ids: set[str]) -> None:
     message: tuple[Any, ...]
     try:
         try:
-            count, digests = scan_records(
+            scan = scan_input(
                 job.input_path,
                 job.fields,
                 limit=job.limit,
@@ -291,7 +292,7 @@ def _work(job: ShardedJob, index: int, ends: _Ends, done_ids: set[str]) -> None:
         except InputError as error:
             _report(ends, ("invalid", error.line or 0, str(error)))
             return
-        _report(ends, ("checked", count, digests))
+        _report(ends, ("checked", scan.count, scan.digests, scan.ids_from_lines))
         if ends.control.recv() != GO:
             return
         summarizer, progress = asyncio.run(_judge_shard(job, shard, ends, done_ids))

@@ -273,6 +273,11 @@ def _print_result(result: RunResult, output_path: str, prices: tuple[float, floa
         f"judged {progress.done} records into {output_path} ({rubric_text}) in {progress.elapsed_s:,.1f}s; "
         f"{progress.skipped} already there, {progress.cached} from the cache" + _retries_text(progress)
     )
+    if progress.ids_from_lines:
+        echo_err(
+            f"{progress.ids_from_lines:,} records had no id field: their line numbers are their ids "
+            "(keep the input's line order to resume, or give the records ids, or --id-field NAME)"
+        )
     overall = result.summary.overall
     if failed := overall.rows - overall.judged:
         echo_err(
