@@ -211,7 +211,14 @@ class VerdictWriter:
 
     def write(self, verdict: Verdict) -> None:
         """Append one verdict line."""
-        line = verdict.to_json()
+        try:
+            line = verdict.to_json()
+        except ValueError as error:  # input copied with --include-input from an unchecked stdin
+            raise InputError(
+                f"cannot write the verdict of record {verdict.id!r}: {error}; fix the record, or run "
+                "without --include-input",
+                path=self._name,
+            ) from None
         self._lines.append(line)
         self._buffered += len(line)
         if self._buffered >= MAX_BUFFERED_CHARS or time.monotonic() >= self._next_flush:

@@ -7,6 +7,7 @@ import gzip
 import json
 import multiprocessing
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -24,7 +25,7 @@ from runs import score_command, server_args, write_rows
 
 from judgekit import JudgeConfig, score
 from judgekit._engine.cache import ReplyCache
-from judgekit._errors import ConfigError
+from judgekit._errors import ConfigError, JudgeError
 from judgekit.cli import main
 from judgekit.testing import Fault, JudgeServer
 
@@ -155,13 +156,16 @@ def test_a_key_the_server_echoes_is_redacted_from_verdicts_and_messages(tmp_path
         assert SECRET not in text + out + err and "[redacted]" in text
         verdicts = score(["[row-0] a"], model="m", base_url=server.url, api_key=SECRET, max_retries=0)
         assert verdicts[0].error is not None and SECRET not in verdicts[0].error
-    with JudgeServer(api_key="the-right-key") as keyed:
+    with JudgeServer() as keyed:
         keyed.reply_by_marker = {"[row-": Fault.status(401, body=echo)}
         code, out, err = _run(
             "score", str(source), "-o", str(tmp_path / "o2.jsonl"), *server_args(keyed),
             env={"OPENAI_API_KEY": SECRET},
         )  # fmt: skip
-    assert code == 3 and SECRET not in out + err
+        assert code == 3 and SECRET not in out + err
+        with pytest.raises(JudgeError) as caught:
+            score(["[row-0]"], model="m", base_url=keyed.url, api_key=SECRET)
+        assert SECRET not in str(caught.value)
 
 
 # -- exit codes --------------------------------------------------------------------------------
@@ -633,3 +637,29 @@ def test_records_without_ids_are_named_in_the_summary(tmp_path: Path, processes:
     )
     assert code == 0 and "2 records had no id field: their line numbers are their ids" in err
     assert sorted(_ids(output)) == ["1", "2", "x"]
+
+
+def test_a_file_size_limit_mid_run_is_a_clean_error_and_the_rerun_resumes(tmp_path: Path) -> None:
+    source = write_rows(tmp_path / "in.jsonl", 3000)
+    output = tmp_path / "out.jsonl"
+    command = [
+        sys.executable,
+        "-m",
+        "judgekit",
+        "score",
+        str(source),
+        "-o",
+        str(output),
+        "--rubric",
+        "refusal-keywords",
+    ]
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, resource.RLIM_INFINITY))
+
+    limited = subprocess.run(command, capture_output=True, text=True, check=False, preexec_fn=small_files)
+    assert limited.returncode == 1 and "cannot write verdicts: File too large" in limited.stderr
+    assert "Traceback" not in limited.stderr and 0 < output.stat().st_size <= 20_000
+    rerun = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert rerun.returncode == 0, rerun.stderr
+    assert sorted(_ids(output)) == sorted(f"r{i}" for i in range(3000))

@@ -182,7 +182,7 @@ class ReplyCache:
             f"cannot open the reply cache {self.path}: {error}; pass another file with --cache PATH"
         )
 
-    def _damaged(self, error: sqlite3.Error) -> ConfigError:
+    def _damaged(self, error: sqlite3.Error, action: str = "read") -> ConfigError:
         """The error for a read or write that failed on a damaged file, a full disk or a lock."""
         name = getattr(error, "sqlite_errorname", "")
         if name in _CORRUPT_ERRORS:
@@ -198,7 +198,7 @@ class ReplyCache:
                 "with --cache PATH, or run with --no-cache; rerun to resume"
             )
         return ConfigError(
-            f"cannot use the reply cache {self.path}: {error}; pass another file with --cache PATH, "
+            f"cannot {action} the reply cache {self.path}: {error}; pass another file with --cache PATH, "
             "or run with --no-cache"
         )
 
@@ -251,7 +251,7 @@ class ReplyCache:
                     raise
                 self._db.execute("COMMIT")
             except sqlite3.Error as error:
-                raise self._damaged(error) from None
+                raise self._damaged(error, "write") from None
 
     def __len__(self) -> int:
         """The number of stored replies (counts every row: slow-ish on a cache of millions)."""
