@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TypeVar
@@ -93,10 +94,15 @@ def _take_lock(lock_path: str, output_path: str) -> int:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as error:
+            if error.errno not in (errno.EWOULDBLOCK, errno.EACCES):  # no locks here (some NFS)
+                warnings.warn(
+                    f"cannot lock {lock_path} ({error.strerror}): a second run into {output_path} "
+                    "would not be stopped",
+                    stacklevel=4,
+                )
+                return fd
             holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
             os.close(fd)
-            if error.errno not in (errno.EWOULDBLOCK, errno.EACCES):
-                raise InputError(f"cannot lock the output: {error.strerror}", path=output_path) from None
             raise ConfigError(
                 f"another judgekit run (pid {holder}) is writing to {output_path} (it holds {lock_path}); "
                 "wait for it to finish, stop it, or pass another -o OUTPUT"
