@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Literal, TypedDict, Unpack
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from judgekit._errors import ConfigError
 
@@ -29,7 +31,8 @@ Transport = Literal["aiohttp", "sdk"]
 class JudgeConfig(BaseModel):
     """Everything about how to reach the judge; the API key never appears in reprs or logs."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Inputs stay out of validation errors: a base_url or api_key may hold a secret.
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     model: str | None = None
     """Judge model name; `JUDGEKIT_MODEL` if not given."""
@@ -69,6 +72,13 @@ class JudgeConfig(BaseModel):
     include_input: bool = False
     """Copy the record's input fields into its verdict (`input`)."""
 
+    @field_validator("base_url")
+    @classmethod
+    def _no_credentials(cls, value: str | None) -> str | None:
+        if value is not None and (problem := url_credentials_problem(value)):
+            raise ValueError(problem)
+        return value
+
 
 class JudgeOptions(TypedDict, total=False):
     """The keyword options of `score()`, `Judge()` and `score_file()`, documented in JudgeConfig.
@@ -102,10 +112,13 @@ def resolve_config(
 ) -> JudgeConfig:
     """Build a JudgeConfig from arguments, falling back to the environment."""
     key = api_key or os.environ.get("OPENAI_API_KEY") or None
+    url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+    if url is not None and (problem := url_credentials_problem(url)):
+        raise ConfigError(problem, option="base_url")
     try:
         return JudgeConfig(
             model=model or os.environ.get("JUDGEKIT_MODEL") or None,
-            base_url=base_url or os.environ.get("OPENAI_BASE_URL") or None,
+            base_url=url,
             api_key=SecretStr(key) if key else None,
             **options,
         )
@@ -129,7 +142,51 @@ def require_endpoint(config: JudgeConfig, rubric_name: str) -> None:
             "Ollama or another OpenAI-compatible server; or OPENAI_API_KEY for OpenAI)"
         )
     raise ConfigError(
-        f"rubric '{rubric_name}' needs an LLM judge, but judgekit has no "
-        + " and no ".join(missing)
+        f"rubric '{rubric_name}' needs an LLM judge, but judgekit is missing "
+        + " and ".join(missing)
         + ". To judge offline with no LLM, use rubric 'refusal-keywords'."
     )
+
+
+def url_credentials_problem(url: str) -> str | None:
+    """Why `url` cannot be an endpoint (it holds a user name or password), or None.
+
+    The message never repeats the URL: its credentials would travel with it into logs.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None  # not a URL at all: the transport reports it
+    if parts.username is None and parts.password is None:
+        return None
+    where = f"{parts.scheme}://{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}"
+    return (
+        f"the endpoint URL ({where}...) holds credentials (user:password@); judgekit never sends or "
+        "writes them: remove them from --base-url / OPENAI_BASE_URL and pass the key in OPENAI_API_KEY"
+    )
+
+
+REDACTED = "[redacted]"
+_TOKEN_SHAPES = re.compile(
+    r"(?i)\b(bearer|basic|api[-_ ]?key[\"':= ]+)\s*[A-Za-z0-9._~+/=-]{8,}"
+    r"|\bsk-[A-Za-z0-9_-]{12,}"
+)
+
+
+def redact(text: str, *secrets: SecretStr | str | None) -> str:
+    """`text` with every `secret` (8 characters or more) and anything shaped like a token redacted.
+
+    For error texts from a server, which may echo the key it was sent (`Bearer sk-...`).
+    """
+    for secret in secrets:
+        value = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
+        if value and len(value) >= 8 and value in text:
+            text = text.replace(value, REDACTED)
+    if "sk-" in text or any(word in text.lower() for word in ("bearer", "basic", "key")):
+        text = _TOKEN_SHAPES.sub(lambda match: _redacted_token(match), text)
+    return text
+
+
+def _redacted_token(match: re.Match[str]) -> str:
+    prefix = match.group(1)
+    return f"{prefix.rstrip()} {REDACTED}" if prefix else REDACTED

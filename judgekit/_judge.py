@@ -13,13 +13,13 @@ from collections.abc import Coroutine, Iterable
 from pathlib import Path
 from typing import Any, TypeVar, Unpack
 
-from judgekit._config import JudgeConfig, JudgeOptions, require_endpoint, resolve_config
+from judgekit._config import JudgeConfig, JudgeOptions, redact, require_endpoint, resolve_config
 from judgekit._engine.cache import ReplyCache
 from judgekit._engine.codec import Codec
 from judgekit._engine.pool import judge_each
 from judgekit._engine.sender import Sender
 from judgekit._engine.transports import AzureTokenProvider, SdkHooks
-from judgekit._errors import ConfigError
+from judgekit._errors import ConfigError, JudgeError
 from judgekit._records import Item, Record, to_records
 from judgekit._rubrics import Rubric, load_rubric
 from judgekit._verdicts import Verdict
@@ -85,7 +85,10 @@ class Judge:
         def keep(verdict: Verdict) -> None:
             by_id[verdict.id] = verdict
 
-        await judge_each(records, self.judge_record, keep, concurrency=self.config.concurrency)
+        try:
+            await judge_each(records, self.judge_record, keep, concurrency=self.config.concurrency)
+        except JudgeError as error:  # a server may echo the key it was sent in its message
+            raise JudgeError(redact(str(error), self.config.api_key), status_code=error.status_code) from None
         return [by_id[record.id] for record in records]
 
     def score(self, items: Item | Iterable[Item]) -> list[Verdict]:

@@ -12,7 +12,7 @@ import re
 from functools import cache
 from typing import Any
 
-from jinja2 import StrictUndefined, Template, TemplateError
+from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, UndefinedError, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from judgekit._errors import PromptError
@@ -51,15 +51,35 @@ _ENVIRONMENT = _environment()
 
 
 @cache
-def _compile(source: str) -> Template:
+def _compile(source: str, name: str = "<template>") -> Template:
     try:
-        template = _ENVIRONMENT.from_string(source)
+        tree = _ENVIRONMENT.parse(source)
+    except TemplateSyntaxError as error:
+        raise PromptError(f"{name}, line {error.lineno}: invalid prompt template: {error.message}") from None
     except TemplateError as error:
-        raise PromptError(f"invalid prompt template: {error}") from None
+        raise PromptError(f"{name}: invalid prompt template: {error}") from None
+    for node in tree.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):
+        tag = {"Include": "include", "Import": "import", "FromImport": "from", "Extends": "extends"}
+        raise PromptError(
+            f"{name}, line {node.lineno}: a prompt template cannot {{% {tag[type(node).__name__]} %}} "
+            "other templates; put everything in one file (see docs/rubrics.md)"
+        )
+    template = _ENVIRONMENT.from_string(source)
     missing = {"system", "user"} - set(template.blocks)
     if missing:
-        raise PromptError(f"prompt template must define blocks 'system' and 'user'; missing {missing}")
+        raise PromptError(
+            f"{name}: prompt template must define blocks 'system' and 'user'; missing {sorted(missing)}"
+        )
     return template
+
+
+def check_template(rubric: Rubric) -> None:
+    """Compile the rubric's template and render it for a sample record: PromptError if it fails.
+
+    Run before any request, so a broken template stops a run at once rather than at its first
+    record.
+    """
+    render_messages(rubric, Record(id="sample", prompt="a prompt", response="a response", context="context"))
 
 
 def render_messages(rubric: Rubric, record: Record) -> Messages:
@@ -74,8 +94,8 @@ def render_messages(rubric: Rubric, record: Record) -> Messages:
     }
     try:
         user = "".join(template.blocks["user"](template.new_context(variables))).strip()
-    except TemplateError as error:
-        raise _render_error(rubric, error) from None
+    except _RENDER_ERRORS as error:
+        raise _render_error(rubric, template, error) from None
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
@@ -91,17 +111,38 @@ def _static_part(rubric: Rubric) -> tuple[Template, str, dict[str, Any]]:
     cached = _STATIC.get(rubric.hash)
     if cached is None:
         static = {"rubric": rubric, "categories": rubric.categories, "reply_format": reply_format(rubric)}
-        template = _compile(rubric.template)
+        template = _compile(rubric.template, rubric.prompt or "<template>")
         try:
             system = "".join(template.blocks["system"](template.new_context(static))).strip()
-        except TemplateError as error:
-            raise _render_error(rubric, error, hint=" (the system block may not use record fields)") from None
+        except _RENDER_ERRORS as error:
+            undefined = isinstance(error, UndefinedError)
+            hint = " (the system block may not use record fields)" if undefined else ""
+            raise _render_error(rubric, template, error, hint=hint) from None
         cached = _STATIC[rubric.hash] = (template, system, static)
     return cached
 
 
-def _render_error(rubric: Rubric, error: TemplateError, hint: str = "") -> PromptError:
-    return PromptError(f"cannot render prompt '{rubric.prompt}' of rubric '{rubric.name}': {error}{hint}")
+_RENDER_ERRORS = (TemplateError, TypeError, ValueError, ArithmeticError, LookupError, AttributeError)
+"""What a user's template can raise while rendering in the sandbox (OverflowError: a huge range)."""
+
+
+def _render_error(rubric: Rubric, template: Template, error: Exception, hint: str = "") -> PromptError:
+    line = _template_line(template, error)
+    where = f"'{rubric.prompt}'" + (f", line {line}," if line is not None else "")
+    return PromptError(
+        f"cannot render prompt {where} of rubric '{rubric.name}': {error}{hint}; see docs/rubrics.md"
+    )
+
+
+def _template_line(template: Template, error: BaseException) -> int | None:
+    """The template line the error was raised on: the last frame of the compiled template's code."""
+    line = None
+    traceback = error.__traceback__
+    while traceback is not None:
+        if traceback.tb_frame.f_code.co_filename == "<template>":
+            line = template.get_corresponding_lineno(traceback.tb_lineno)
+        traceback = traceback.tb_next
+    return line
 
 
 def reply_format(rubric: Rubric) -> str:

@@ -10,12 +10,14 @@ import gzip
 import hashlib
 import json
 import sys
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, cast
 
 import numpy as np
+import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field
 
 from judgekit._errors import InputError
@@ -119,6 +121,12 @@ def record_from_mapping(
         return InputError(message, path=path, line=line, field=field)
 
     response = row.get(fields.response)
+    if response is None and fields.response in row:
+        raise fail(
+            "is null; every record needs the response to judge as a string (drop the record, or "
+            f"map another field with {fields.option('response')} NAME)",
+            fields.response,
+        )
     if response is None:
         present = ", ".join(sorted(row)) or "none"
         raise fail(
@@ -195,29 +203,88 @@ def read_records(
         yield record
 
 
-def validate_records(path: str | Path, fields: FieldMap | None = None, *, limit: int | None = None) -> int:
+def validate_records(
+    path: str | Path, fields: FieldMap | None = None, *, limit: int | None = None, include_input: bool = False
+) -> int:
     """Read the file once, raising InputError on its first bad record; the number of records.
 
     Duplicate ids are found by sorting 64-bit digests of the ids (8 bytes a record), then a
-    second pass names the lines of the first duplicate.
+    second pass names the lines of the first duplicate. With `include_input`, each record's
+    input fields must also be writable into its verdict line.
     """
+    return validate_input(path, fields, limit=limit, include_input=include_input).count
+
+
+@dataclass(frozen=True)
+class InputScan:
+    """What checking an input found: its records, their id digests, and how many had no id."""
+
+    count: int
+    digests: np.ndarray[Any, np.dtype[np.uint64]]
+    ids_from_lines: int
+    """Records with no id field, whose line number became their id."""
+
+
+def validate_input(
+    path: str | Path, fields: FieldMap | None = None, *, limit: int | None = None, include_input: bool = False
+) -> InputScan:
+    """`validate_records`, returning the whole InputScan."""
     fields = fields or FieldMap()
-    count, digests = scan_records(path, fields, limit=limit)
-    check_unique_ids(path, fields, digests, limit=limit)
-    return count
+    scan = scan_input(path, fields, limit=limit, include_input=include_input)
+    check_unique_ids(path, fields, scan.digests, limit=limit)
+    return scan
 
 
 def scan_records(
-    path: str | Path, fields: FieldMap, *, limit: int | None = None, shard: Shard | None = None
+    path: str | Path,
+    fields: FieldMap,
+    *,
+    limit: int | None = None,
+    shard: Shard | None = None,
+    include_input: bool = False,
 ) -> tuple[int, np.ndarray[Any, np.dtype[np.uint64]]]:
     """Check every record (of `shard`), raising InputError on the first bad one.
 
-    Returns their number and the 64-bit digests of their ids, for `check_unique_ids`.
+    Returns their number and the 64-bit digests of their ids, for `check_unique_ids`. With
+    `include_input`, also that each record's input fields can be copied into its verdict line.
     """
+    scan = scan_input(path, fields, limit=limit, shard=shard, include_input=include_input)
+    return scan.count, scan.digests
+
+
+def scan_input(
+    path: str | Path,
+    fields: FieldMap,
+    *,
+    limit: int | None = None,
+    shard: Shard | None = None,
+    include_input: bool = False,
+) -> InputScan:
+    """`scan_records`, also counting the records with no id field."""
     digests = _DigestBuffer()
-    for _, record in _numbered_records(str(path), fields, limit=limit, shard=shard):
+    no_id = [0]
+    for line_number, record in _numbered_records(str(path), fields, limit=limit, shard=shard, no_id=no_id):
         digests.add(record.id)
-    return digests.size, digests.values()
+        if include_input and record.metadata:
+            _check_copyable(record, str(path), line_number)
+    return InputScan(digests.size, digests.values(), no_id[0])
+
+
+def _check_copyable(record: Record, path: str, line: int) -> None:
+    """Raise InputError if the record's metadata cannot be written as JSON (`--include-input`)."""
+    try:
+        pydantic_core.to_json(record.metadata)
+    except pydantic_core.PydanticSerializationError as error:
+        reason = "cannot be written as JSON: " + str(error).removeprefix("Error serializing to JSON: ")
+        if "depth" in reason:
+            reason = "are nested too deeply to copy into the verdict"
+        elif "surrogate" in reason:
+            reason = "hold a lone UTF-16 surrogate (an invalid \\u escape), which is not text"
+        raise InputError(
+            f"the record's other fields {reason}; fix them, or run without --include-input",
+            path=path,
+            line=line,
+        ) from None
 
 
 def check_unique_ids(
@@ -260,8 +327,14 @@ def read_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _numbered_records(
-    name: str, fields: FieldMap, *, limit: int | None = None, shard: Shard | None = None
+    name: str,
+    fields: FieldMap,
+    *,
+    limit: int | None = None,
+    shard: Shard | None = None,
+    no_id: list[int] | None = None,
 ) -> Iterator[tuple[int, Record]]:
+    """The records with their line numbers; `no_id[0]` counts those with no id field."""
     count = 0
     with _open_binary(name) as handle:
         for line_number, line in _numbered_lines(handle, name):
@@ -270,6 +343,8 @@ def _numbered_records(
             count += 1
             if shard is None or (count - 1) % shard.of == shard.index:
                 row = _parse_line(line, name, line_number)
+                if no_id is not None and fields.id not in row:
+                    no_id[0] += 1
                 record = record_from_mapping(
                     row, fields, default_id=str(line_number), path=name, line=line_number
                 )
@@ -278,6 +353,20 @@ def _numbered_records(
                 return
     if count == 0:
         raise InputError("no records: the file is empty or has only blank lines", path=name)
+
+
+def _csv_hint(line: str, name: str, line_number: int) -> str:
+    """A hint when the file looks like CSV rather than JSONL."""
+    looks_csv = name.lower().endswith((".csv", ".csv.gz", ".tsv")) or (
+        line_number == 1 and not line.lstrip().startswith(("{", "[")) and ("," in line or "\t" in line)
+    )
+    if not looks_csv:
+        return ""
+    return (
+        ". This looks like CSV, but the input must be JSONL (one JSON object a line); convert it, e.g. "
+        'python -c "import csv,json,sys; [print(json.dumps(r)) for r in csv.DictReader(sys.stdin)]" '
+        "< in.csv > in.jsonl"
+    )
 
 
 def _duplicate_error(
@@ -323,18 +412,38 @@ def _open_binary(name: str) -> IO[bytes]:
 
 
 def _numbered_lines(handle: IO[bytes], name: str) -> Iterator[tuple[int, str]]:
-    for line_number, raw in enumerate(handle, start=1):
-        if line_number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]
-        try:
-            yield line_number, raw.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise InputError(
-                f"invalid UTF-8 at byte {error.start} of the line ({error.reason}); "
-                "re-encode the file as UTF-8",
-                path=name,
-                line=line_number,
-            ) from None
+    line_number = 0
+    try:
+        for line_number, raw in enumerate(handle, start=1):
+            if line_number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise InputError(
+                    f"invalid UTF-8 at byte {error.start} of the line ({error.reason}); "
+                    "re-encode the file as UTF-8",
+                    path=name,
+                    line=line_number,
+                ) from None
+            yield line_number, text
+    except (OSError, EOFError, zlib.error) as error:
+        raise _read_error(error, name, line_number + 1) from None
+
+
+def _read_error(error: BaseException, name: str, line: int) -> InputError:
+    if isinstance(error, gzip.BadGzipFile):
+        return InputError(
+            "is named .gz but is not gzip; rename it without .gz, or compress it", path=name, line=line
+        )
+    if isinstance(error, EOFError | zlib.error):
+        return InputError(
+            f"the gzip file is truncated or damaged ({error}); the records before this line were "
+            "readable: recompress the file from its source",
+            path=name,
+            line=line,
+        )
+    return InputError(f"cannot read the file: {error}", path=name, line=line)
 
 
 def _parse_line(line: str, name: str, line_number: int) -> dict[str, Any]:
@@ -342,7 +451,20 @@ def _parse_line(line: str, name: str, line_number: int) -> dict[str, Any]:
         row = json.loads(line)
     except json.JSONDecodeError as error:
         raise InputError(
-            f"invalid JSON at column {error.colno}: {error.msg}; each line must be one JSON object",
+            f"invalid JSON at column {error.colno}: {error.msg}; each line must be one JSON object"
+            + _csv_hint(line, name, line_number),
+            path=name,
+            line=line_number,
+        ) from None
+    except RecursionError:
+        raise InputError(
+            "the line's JSON is nested too deeply to read (thousands of levels); flatten it or drop it",
+            path=name,
+            line=line_number,
+        ) from None
+    except ValueError as error:  # an integer of more than 4,300 digits
+        raise InputError(
+            f"cannot read a number: {str(error).split(';')[0]}; write such numbers as strings",
             path=name,
             line=line_number,
         ) from None

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TypeVar
 
-from judgekit._errors import InputError
+from judgekit._errors import ConfigError, InputError
 from judgekit._summary import Summarizer
 from judgekit._verdicts import Verdict
 
@@ -19,6 +22,101 @@ T = TypeVar("T")
 FLUSH_INTERVAL_S = 0.2
 MAX_BUFFERED_CHARS = 1 << 20
 """A writer flushes sooner when this much is waiting."""
+
+
+LOCK_SUFFIX = ".lock"
+"""`OUTPUT.lock` holds the pid of the run writing OUTPUT, and its advisory lock, for the run."""
+
+
+@contextlib.contextmanager
+def claimed_output(input_path: str, output_path: str) -> Iterator[None]:
+    """Check that `output_path` can take this run's verdicts, and hold it for the run.
+
+    Refuses an output that is the input (the same file, also through a symlink or a hard link),
+    a `.gz` name (verdicts are written as plain JSONL), a missing directory and an output that
+    cannot be written (read-only, immutable), all before any request. Then takes an exclusive
+    advisory lock (`flock`) on `OUTPUT.lock` for as long as the block runs: a second run into the
+    same output stops at once, naming the process that holds it. Forked worker processes inherit
+    the lock. Nothing is checked or locked for `-` (stdout).
+    """
+    if output_path == "-":
+        yield
+        return
+    _check_output(input_path, output_path)
+    lock_path = output_path + LOCK_SUFFIX
+    fd = _take_lock(lock_path, output_path)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock_path)
+        os.close(fd)
+
+
+def _check_output(input_path: str, output_path: str) -> None:
+    output = Path(output_path)
+    if output_path.endswith(".gz"):
+        raise InputError(
+            "verdicts are written as plain JSONL, not gzip; name the output without .gz "
+            "(compress it after the run)",
+            path=output_path,
+        )
+    same = input_path != "-" and output.exists() and Path(input_path).exists()
+    if same and os.path.samefile(input_path, output_path):
+        raise InputError(
+            f"the output is the input file {input_path} (the same file on disk): writing verdicts "
+            "there would destroy the records; pass another -o OUTPUT",
+            path=output_path,
+        )
+    if not output.parent.is_dir():
+        raise InputError(
+            f"the output's directory {output.parent} does not exist; create it or pass another -o OUTPUT",
+            path=output_path,
+        )
+    if output.exists():
+        try:
+            os.close(os.open(output_path, os.O_WRONLY | os.O_APPEND))
+        except OSError as error:
+            raise InputError(f"cannot write to the output: {error.strerror}", path=output_path) from None
+
+
+def _take_lock(lock_path: str, output_path: str) -> int:
+    import fcntl  # POSIX only; judgekit's bulk runs need it (see processes.SUPPORTED)
+
+    while True:
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise InputError(
+                f"cannot write in the output's directory ({error.strerror}); pass another -o OUTPUT",
+                path=output_path,
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            if error.errno not in (errno.EWOULDBLOCK, errno.EACCES):  # no locks here (some NFS)
+                warnings.warn(
+                    f"cannot lock {lock_path} ({error.strerror}): a second run into {output_path} "
+                    "would not be stopped",
+                    stacklevel=4,
+                )
+                return fd
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise ConfigError(
+                f"another judgekit run (pid {holder}) is writing to {output_path} (it holds {lock_path}); "
+                "wait for it to finish, stop it, or pass another -o OUTPUT"
+            ) from None
+        # A run that just finished may have unlinked the file we opened: lock the one on disk.
+        try:
+            same = os.fstat(fd).st_ino == os.stat(lock_path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            return fd
+        os.close(fd)
 
 
 def completed_ids(path: Path, rubric_hash: str, *, counted: Summarizer | None = None) -> set[str]:
@@ -119,14 +217,25 @@ class VerdictWriter:
     """
 
     def __init__(self, path: Path | str):
-        self._fd = 1 if str(path) == "-" else os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        self._name = str(path)
+        try:
+            self._fd = 1 if str(path) == "-" else os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        except OSError as error:
+            raise InputError(f"cannot write to the output: {error.strerror}", path=str(path)) from None
         self._lines: list[str] = []
         self._buffered = 0
         self._next_flush = time.monotonic() + FLUSH_INTERVAL_S
 
     def write(self, verdict: Verdict) -> None:
         """Append one verdict line."""
-        line = verdict.to_json()
+        try:
+            line = verdict.to_json()
+        except ValueError as error:  # input copied with --include-input from an unchecked stdin
+            raise InputError(
+                f"cannot write the verdict of record {verdict.id!r}: {error}; fix the record, or run "
+                "without --include-input",
+                path=self._name,
+            ) from None
         self._lines.append(line)
         self._buffered += len(line)
         if self._buffered >= MAX_BUFFERED_CHARS or time.monotonic() >= self._next_flush:
@@ -141,8 +250,14 @@ class VerdictWriter:
         data = memoryview("\n".join(self._lines).encode())
         self._lines.clear()
         self._buffered = 0
-        while data:
-            data = data[os.write(self._fd, data) :]
+        try:
+            while data:
+                data = data[os.write(self._fd, data) :]
+        except OSError as error:
+            raise InputError(
+                f"cannot write verdicts: {error.strerror}; free space and rerun to resume",
+                path=self._name,
+            ) from None
 
     def close(self) -> None:
         """Flush and close."""
@@ -157,3 +272,67 @@ class VerdictWriter:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+RETRY_SUFFIX = ".retry"
+"""`OUTPUT.retry` collects the verdicts of a `--retry-errors` run until they replace their lines."""
+
+
+def failed_ids(path: Path, rubric_hash: str) -> set[str]:
+    """Ids whose verdict in the output at `path` failed (any status but ok), for `--retry-errors`."""
+    failed: set[str] = set()
+    if not path.exists():
+        return failed
+    with path.open("rb") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.endswith(b"\n"):
+                break
+            row = _verdict_row(line, path, line_number)
+            if row is not None and row.get("rubric_hash") == rubric_hash:
+                (failed.add if row.get("status", "ok") != "ok" else failed.discard)(str(row["id"]))
+    return failed
+
+
+def merge_retried(output: Path, retried: Path) -> int:
+    """Replace the lines of `output` whose ids have a verdict in `retried`; the lines replaced.
+
+    Safe to interrupt anywhere, `kill -9` included: the merged output is written beside the
+    output, synced, and renamed over it in one step (the old output or the new one, never half
+    of either), and only then is `retried` removed. Merging again is a no-op, so a run that
+    finds a `retried` file left by a killed run merges it first. A torn last line of `retried`
+    is dropped (its record is still failed in the output, and is retried again).
+    """
+    if not retried.exists():
+        return 0
+    replacements: dict[str, bytes] = {}
+    with retried.open("rb") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if line.endswith(b"\n") and (row := _verdict_row(line, retried, line_number)) is not None:
+                replacements[str(row["id"])] = line
+    replaced = 0
+    if replacements:
+        staging = output.with_name(output.name + ".merging")
+        with output.open("rb") as source, staging.open("wb") as target:
+            for line_number, line in enumerate(source, start=1):
+                if not line.endswith(b"\n"):
+                    break  # a torn last line: its record is judged again on resume
+                row = _verdict_row(line, output, line_number)
+                new = replacements.pop(str(row["id"]), None) if row is not None else None
+                replaced += new is not None
+                target.write(new if new is not None else line)
+            target.writelines(replacements.values())  # ids the output lost (it was cut): add them
+            target.flush()
+            os.fsync(target.fileno())
+        os.replace(staging, output)
+        _sync_directory(output.parent)
+    retried.unlink()
+    return replaced
+
+
+def _sync_directory(directory: Path) -> None:
+    with contextlib.suppress(OSError):  # not every filesystem lets a directory be synced
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

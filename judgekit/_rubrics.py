@@ -8,6 +8,7 @@ built-in to change a few settings.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import re
@@ -197,8 +198,10 @@ def load_rubric(name_or_path: str | Path | Rubric) -> Rubric:
     if isinstance(name_or_path, Path) or text.endswith(".toml") or "/" in text or "\\" in text:
         return _load_file(Path(text))
     if text not in list_rubrics():
+        close = difflib.get_close_matches(text, list_rubrics(), n=1)
+        guess = f"did you mean '{close[0]}'? " if close else ""
         raise RubricError(
-            f"unknown rubric '{text}'; built-ins are {', '.join(list_rubrics())}, "
+            f"unknown rubric '{text}'; {guess}built-ins are {', '.join(list_rubrics())}, "
             "or pass the path of a .toml rubric file"
         )
     return _load_builtin(text)

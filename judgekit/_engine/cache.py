@@ -113,7 +113,7 @@ class ReplyCache:
     def _open(self) -> None:
         # isolation_level=None: each statement outside BEGIN commits at once, so `put` is durable
         # when it returns, and `BEGIN IMMEDIATE` below is ours, not the sqlite3 module's.
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._switch_to_wal()
         self._db.execute("PRAGMA synchronous=NORMAL")
         # Checkpoints (copying the WAL into the database, with two fsyncs) were half the cost of a
         # commit at the default 1,000 pages; at 10,000 (40 MB of WAL) they are rarer and cheaper.
@@ -126,6 +126,25 @@ class ReplyCache:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+    def _switch_to_wal(self) -> None:
+        """`PRAGMA journal_mode=WAL`, waiting for another process that is switching the same new file.
+
+        The busy timeout does not cover this pragma: two processes creating one cache at once got
+        "database is locked" in about one trial in ten, so it is retried here, up to BUSY_TIMEOUT_S.
+        """
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        pause = 0.002
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as error:
+                busy = getattr(error, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED")
+                if not busy or time.monotonic() > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(2 * pause, 0.05)
 
     def _check_or_create_schema(self) -> None:
         tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -153,21 +172,49 @@ class ReplyCache:
 
     def _open_error(self, error: sqlite3.Error) -> ConfigError:
         if getattr(error, "sqlite_errorname", None) in _CORRUPT_ERRORS:
+            aside = self.path.with_name(self.path.name + ".damaged")
             return ConfigError(
-                f"the reply cache {self.path} is not a readable SQLite database ({error}); "
-                "pass another file with --cache PATH, or delete this file to start an empty cache"
+                f"the reply cache {self.path} is not a readable SQLite database ({error}); move it "
+                f"aside to start an empty cache (mv {self.path} {aside}), or pass another file with "
+                "--cache PATH"
             )
         return ConfigError(
             f"cannot open the reply cache {self.path}: {error}; pass another file with --cache PATH"
         )
 
+    def _damaged(self, error: sqlite3.Error, action: str = "read") -> ConfigError:
+        """The error for a read or write that failed on a damaged file, a full disk or a lock."""
+        name = getattr(error, "sqlite_errorname", "")
+        if name in _CORRUPT_ERRORS:
+            aside = self.path.with_name(self.path.name + ".damaged")
+            return ConfigError(
+                f"the reply cache {self.path} is damaged ({error}); move it aside and start an empty "
+                f"one (mv {self.path} {aside}), pass another file with --cache PATH, or run with "
+                "--no-cache; rerun to resume"
+            )
+        if name == "SQLITE_FULL":
+            return ConfigError(
+                f"the reply cache {self.path} is full ({error}); free disk space, pass another file "
+                "with --cache PATH, or run with --no-cache; rerun to resume"
+            )
+        return ConfigError(
+            f"cannot {action} the reply cache {self.path}: {error}; pass another file with --cache PATH, "
+            "or run with --no-cache"
+        )
+
     def get(self, key: str) -> dict[str, Any] | None:
         """The reply stored under `key`, or None."""
         with self._lock:
-            row = self._db.execute("SELECT reply FROM replies WHERE key = ?", (key,)).fetchone()
+            try:
+                row = self._db.execute("SELECT reply FROM replies WHERE key = ?", (key,)).fetchone()
+            except sqlite3.DatabaseError as error:
+                raise self._damaged(error) from None
         if row is None:
             return None
-        reply: dict[str, Any] = json.loads(row[0])
+        try:
+            reply: dict[str, Any] = json.loads(row[0])
+        except ValueError:  # a damaged row: ask the judge again
+            return None
         return reply
 
     def get_many(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -179,7 +226,10 @@ class ReplyCache:
                 chunk = unique[start : start + _MAX_PARAMS]
                 marks = ",".join("?" * len(chunk))
                 query = f"SELECT key, reply FROM replies WHERE key IN ({marks})"
-                rows.extend(self._db.execute(query, chunk))
+                try:
+                    rows.extend(self._db.execute(query, chunk))
+                except sqlite3.DatabaseError as error:
+                    raise self._damaged(error) from None
         return {key: json.loads(reply) for key, reply in rows}
 
     def put(self, key: str, reply: Mapping[str, Any]) -> None:
@@ -196,14 +246,12 @@ class ReplyCache:
                 try:
                     self._db.executemany("INSERT OR REPLACE INTO replies VALUES (?, ?, ?)", rows)
                 except BaseException:
-                    self._db.execute("ROLLBACK")
+                    if self._db.in_transaction:  # SQLite ends it by itself on some errors (full)
+                        self._db.execute("ROLLBACK")
                     raise
                 self._db.execute("COMMIT")
             except sqlite3.Error as error:
-                raise ConfigError(
-                    f"cannot write the reply cache {self.path}: {error}; free disk space, "
-                    "pass another file with --cache PATH, or run with --no-cache"
-                ) from None
+                raise self._damaged(error, "write") from None
 
     def __len__(self) -> int:
         """The number of stored replies (counts every row: slow-ish on a cache of millions)."""

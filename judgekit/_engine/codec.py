@@ -12,12 +12,12 @@ import json
 from functools import cached_property
 from typing import Any
 
-from judgekit._config import OPENAI_BASE_URL, JudgeConfig, RequestMode
+from judgekit._config import OPENAI_BASE_URL, JudgeConfig, RequestMode, redact
 from judgekit._engine.cache import GroupCommit, ReplyCache, cache_key
 from judgekit._engine.exchange import JudgeReply, JudgeRequest, reply_from_stored, stored_reply
 from judgekit._engine.servers import GENERIC
 from judgekit._keywords import RefusalMatch, classify_refusal, get_keyword_set
-from judgekit._prompts import render_messages
+from judgekit._prompts import check_template, render_messages
 from judgekit._records import Record
 from judgekit._rubrics import Rubric
 from judgekit._verdicts import Verdict, derive_outcome, expected_score, parse_reply, reply_schema
@@ -41,6 +41,8 @@ class Codec:
     def __init__(self, rubric: Rubric, config: JudgeConfig):
         self.rubric = rubric
         self.config = config
+        if rubric.kind == "llm":
+            check_template(rubric)  # a broken template fails here, before any request
         self._key_prefixes: dict[tuple[str, str], str] = {}
 
     @property
@@ -169,8 +171,8 @@ class Codec:
         )
 
     def error_verdict(self, record: Record, message: str) -> Verdict:
-        """The verdict of a record whose request failed."""
-        return self.verdict(record, status="api_error", error=message)
+        """The verdict of a record whose request failed; the key and token-shaped text redacted."""
+        return self.verdict(record, status="api_error", error=redact(message, self.config.api_key))
 
     def keyword_verdict(self, record: Record) -> Verdict:
         """The verdict of a keyword rubric: a full, partial or no refusal found in the response."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +35,14 @@ class Progress:
     completion_tokens: int = 0
     output_modes: Counter[str] = field(default_factory=Counter)
     """Verdicts by the request mode their reply answered (json_schema, ..., text)."""
+    retries: int = 0
+    """Requests sent again after a retryable failure (429, 5xx, timeout, dropped connection)."""
+    rate_limited: int = 0
+    """Replies that were 429 (rate limited): each made the run wait."""
+    concurrency: int = 0
+    """Requests allowed in flight now (lowered for a while by bursts of 429)."""
+    ids_from_lines: int = 0
+    """Input records with no id field, whose line number is their id (counted when checked)."""
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -42,6 +50,11 @@ class Progress:
         """Records judged per second so far."""
         elapsed = time.monotonic() - self.started
         return self.done / elapsed if elapsed > 0 else 0.0
+
+    @property
+    def elapsed_s(self) -> float:
+        """Seconds since the job started."""
+        return time.monotonic() - self.started
 
     @property
     def eta_s(self) -> float | None:
@@ -70,8 +83,11 @@ async def judge_file(
     limit: int | None = None,
     total: int | None = None,
     on_progress: Callable[[Progress], None] | None = None,
+    only_ids: set[str] | None = None,
 ) -> RunResult:
     """Judge every record of `input_path` not yet in `output_path`, appending verdicts to it.
+
+    With `only_ids`, only the records with those ids (`--retry-errors`).
 
     Rerunning into the same output resumes: ids already there are skipped. Verdicts are written
     in completion order and flushed at least every few tenths of a second, so an interrupted run
@@ -86,7 +102,9 @@ async def judge_file(
     progress = Progress(total=total, skipped=len(done_ids))
     # A validated file needs no second duplicate check, which would hold every id in memory.
     records = read_records(input_path, fields, check_duplicates=total is None, limit=limit)
-    await judge_into(sender, skip_done(records, done_ids), output_path, summarizer, progress, on_progress)
+    await judge_into(
+        sender, skip_done(records, done_ids, only_ids), output_path, summarizer, progress, on_progress
+    )
     codec = sender.codec
     return RunResult(
         summary=summarizer.summary(), progress=progress, rubric=codec.rubric, judge_model=codec.config.model
@@ -103,7 +121,7 @@ async def judge_into(
 ) -> None:
     """Judge `records`, appending their verdicts to `output_path` and counting them as they finish."""
     with VerdictWriter(output_path) as writer:
-        ticker = asyncio.create_task(_tick(writer, progress, on_progress))
+        ticker = asyncio.create_task(_tick(writer, sender, progress, on_progress))
 
         def take(verdict: Verdict) -> None:
             writer.write(verdict)
@@ -114,12 +132,17 @@ async def judge_into(
             await judge_each(records, sender.judge_record, take, concurrency=sender.codec.config.concurrency)
         finally:
             ticker.cancel()
+            _count_sends(progress, sender)
             if on_progress is not None:
                 on_progress(progress)
 
 
-def skip_done(records: Iterator[Record], done_ids: set[str]) -> Iterator[Record]:
-    """The records whose ids are not in `done_ids`."""
+def skip_done(
+    records: Iterator[Record], done_ids: set[str], only_ids: Collection[str] | None = None
+) -> Iterator[Record]:
+    """The records whose ids are not in `done_ids` (and are in `only_ids`, if given)."""
+    if only_ids is not None:
+        return (record for record in records if record.id in only_ids and record.id not in done_ids)
     return (record for record in records if record.id not in done_ids) if done_ids else records
 
 
@@ -134,13 +157,22 @@ def _count(progress: Progress, verdict: Verdict) -> None:
         progress.completion_tokens += verdict.usage.completion_tokens
 
 
+def _count_sends(progress: Progress, sender: Sender) -> None:
+    progress.retries = sender.retries
+    progress.rate_limited, progress.concurrency = sender.flow_stats()
+
+
 async def _tick(
-    writer: VerdictWriter, progress: Progress, on_progress: Callable[[Progress], None] | None
+    writer: VerdictWriter,
+    sender: Sender,
+    progress: Progress,
+    on_progress: Callable[[Progress], None] | None,
 ) -> None:
     """Flush the output and report progress every PROGRESS_INTERVAL_S, even when no verdict arrives."""
     while True:
         await asyncio.sleep(PROGRESS_INTERVAL_S)
         writer.flush()
+        _count_sends(progress, sender)
         if on_progress is not None:
             on_progress(progress)
 

@@ -36,7 +36,7 @@ from judgekit._engine.files import PROGRESS_INTERVAL_S, Progress, RunResult, jud
 from judgekit._engine.sender import Sender
 from judgekit._engine.transports import preload
 from judgekit._errors import InputError, JudgeError, JudgekitError
-from judgekit._records import FieldMap, Shard, check_unique_ids, read_records, scan_records
+from judgekit._records import FieldMap, Shard, check_unique_ids, read_records, scan_input
 from judgekit._results import completed_ids
 from judgekit._rubrics import Rubric
 from judgekit._summary import Summarizer
@@ -49,7 +49,16 @@ START_METHOD = "fork" if sys.platform == "linux" else "spawn"
 """fork starts a worker in milliseconds; elsewhere (macOS) fork is unsafe, and spawn re-imports."""
 GO = "go"
 STOP = "stop"
-_COUNTERS = ("done", "errors", "cached", "prompt_tokens", "completion_tokens")
+_COUNTERS = (
+    "done",
+    "errors",
+    "cached",
+    "prompt_tokens",
+    "completion_tokens",
+    "retries",
+    "rate_limited",
+    "concurrency",
+)
 
 
 def auto_processes(concurrency: int) -> int:
@@ -78,6 +87,8 @@ class ShardedJob:
     fields: FieldMap
     limit: int | None
     processes: int
+    only_ids: frozenset[str] | None = None
+    """Judge only these ids (`--retry-errors`), when set."""
 
     def worker_config(self, index: int) -> JudgeConfig:
         """Worker `index`'s part of the requests in flight and of the rate budgets."""
@@ -157,7 +168,9 @@ def score_file_in_processes(
         control_end.close()
         workers.append(_Worker(process, reports, control))
     try:
-        progress.total = _validate(job, workers)
+        progress.total = _validate(job, workers, progress)
+        if job.only_ids is not None:
+            progress.total = len(job.only_ids)
         _supervise(workers, outcome, progress, on_progress)
     except BaseException:
         _stop(workers)
@@ -180,7 +193,7 @@ def score_file_in_processes(
     )
 
 
-def _validate(job: ShardedJob, workers: list[_Worker]) -> int:
+def _validate(job: ShardedJob, workers: list[_Worker], progress: Progress) -> int:
     """Wait for every worker's check of its records; start them all if the whole input is good.
 
     Returns the number of records. The first bad line of the file is the earliest of the
@@ -197,6 +210,7 @@ def _validate(job: ShardedJob, workers: list[_Worker]) -> int:
         if kind == "checked":
             count += payload[0]
             digests.append(payload[1])
+            progress.ids_from_lines += payload[2]
         else:
             invalid.append((payload[0], payload[1]))
     if invalid:
@@ -269,11 +283,17 @@ def _work(job: ShardedJob, index: int, ends: _Ends, done_ids: set[str]) -> None:
     message: tuple[Any, ...]
     try:
         try:
-            count, digests = scan_records(job.input_path, job.fields, limit=job.limit, shard=shard)
+            scan = scan_input(
+                job.input_path,
+                job.fields,
+                limit=job.limit,
+                shard=shard,
+                include_input=job.config.include_input,
+            )
         except InputError as error:
             _report(ends, ("invalid", error.line or 0, str(error)))
             return
-        _report(ends, ("checked", count, digests))
+        _report(ends, ("checked", scan.count, scan.digests, scan.ids_from_lines))
         if ends.control.recv() != GO:
             return
         summarizer, progress = asyncio.run(_judge_shard(job, shard, ends, done_ids))
@@ -284,7 +304,13 @@ def _work(job: ShardedJob, index: int, ends: _Ends, done_ids: set[str]) -> None:
         message = ("failed", "judge", str(error))
     except JudgekitError as error:
         message = ("failed", "input", str(error))
+    except Exception as error:  # noqa: BLE001 - a bug, reported as itself rather than as a dead worker
+        message = ("failed", "input", f"unexpected {type(error).__name__} in {_name(index)}: {error}")
     _report(ends, message)
+
+
+def _name(index: int) -> str:
+    return f"judgekit-worker-{index}"
 
 
 def _report(ends: _Ends, message: tuple[Any, ...]) -> None:
@@ -311,7 +337,7 @@ async def _judge_shard(
     try:
         await judge_into(
             sender,
-            skip_done(records, done_ids),
+            skip_done(records, done_ids, job.only_ids),
             job.output_path,
             summarizer,
             progress,

@@ -1,9 +1,9 @@
 """The online half of judging: a codec's requests sent from an event loop, with everything around them.
 
 Per event loop one HTTP client, one flow control and one front of the reply cache; around every
-request the cache lookup, the flow-control permit, retries with backoff, and the switch from
-structured output to text when the endpoint rejects `response_format` (learned once, for every
-later request of the run).
+request the cache lookup, the flow-control permit, retries with backoff, and the output-mode
+ladder: a step down (json_schema, json_object with the schema, json_object, text) when the
+endpoint rejects a `response_format`, learned once for every later request of the run.
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ class Sender:
         self._mode_settled = len(self._modes) == 1
         self.rejected_modes: list[str] = []
         """The request modes the endpoint rejected, in order (each recorded once per run)."""
+        self.retries = 0
+        """Retries sent so far (every attempt after a record's first), for the progress display."""
 
     @property
     def mode(self) -> RequestMode:
@@ -111,6 +113,7 @@ class Sender:
             except RetryableError as error:
                 if attempt > max_retries:
                     raise
+                self.retries += 1
                 await asyncio.sleep(max(backoff_s(attempt), error.retry_after_s or 0.0))
         raise AssertionError("unreachable: the last attempt returns or raises")
 
@@ -200,6 +203,13 @@ class Sender:
             state = self._state = _LoopState(loop, make_client(config, self._hooks), flow, store)
         return state
 
+    def flow_stats(self) -> tuple[int, int]:
+        """(replies rate-limited so far, the current concurrency limit) of this loop's flow control."""
+        state = self._state
+        if state is None:
+            return 0, self.codec.config.concurrency
+        return state.flow.rate_limited, state.flow.limit
+
     def owns_loop_state(self, loop: asyncio.AbstractEventLoop) -> bool:
         """Whether `loop` holds this sender's client (and cache front) now."""
         return self._state is not None and self._state.loop is loop
@@ -209,9 +219,11 @@ class Sender:
         state = self._state
         if state is not None and state.loop is asyncio.get_running_loop():
             self._state = None
-            if state.store is not None:
-                state.store.flush()
-            await state.client.aclose()
+            try:
+                if state.store is not None:
+                    state.store.flush()
+            finally:  # a cache that failed (full, damaged) must not leave the connections open
+                await state.client.aclose()
 
 
 @dataclass

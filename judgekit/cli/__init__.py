@@ -1,8 +1,11 @@
 """The `judgekit` command: a thin shell over the library that prints and maps errors to exit codes.
 
 Exit codes: 0 every record has a verdict (judge failures on single records are counted in the
-summary); 1 bad input, rubric or configuration, stopped before any request; 2 command-line usage;
-3 the judge endpoint failed for the whole run (output so far is kept); 130 interrupted.
+summary); 1 bad input, rubric, output, cache or configuration (stopped before any request, but
+for a disk or cache failing mid-run), or another run holds the output; 2 command-line usage;
+3 the judge endpoint failed for the whole run (output so far is kept); 4 (`score`) the run
+finished but no row of the output was judged ok, or more failed than `--max-error-rate`;
+130 interrupted.
 """
 
 from __future__ import annotations

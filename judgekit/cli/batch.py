@@ -128,12 +128,11 @@ def _manifest_remote(
     help="Directory for the request files and prepare.json.",
 )
 @OPTION("--rubric", default="policy", envvar="JUDGEKIT_RUBRIC", help="Built-in rubric name or .toml path.")
-@OPTION("--model", envvar="JUDGEKIT_MODEL", help="Judge model. [env: JUDGEKIT_MODEL]")
+@OPTION("--model", envvar="JUDGEKIT_MODEL", help="Judge model.")
 @OPTION(
     "--base-url",
     envvar="OPENAI_BASE_URL",
-    help="Endpoint the batches go to; the reply cache's key uses it. [default: OpenAI] "
-    "[env: OPENAI_BASE_URL]",
+    help="Endpoint the batches go to; the reply cache's key uses it. [default: OpenAI]",
 )
 @OPTION(
     "--output-mode",

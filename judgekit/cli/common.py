@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from functools import partial
@@ -10,6 +11,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from judgekit._config import redact
 from judgekit._engine.cache import ReplyCache, default_cache_path
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -18,9 +20,14 @@ EXIT_INPUT = 1
 """Bad input, rubric or configuration: stopped before any request."""
 EXIT_JUDGE = 3
 """The judge failed for the whole run; output so far is kept."""
+EXIT_FAILED_ROWS = 4
+"""The run finished but no row was judged ok, or more failed than `--max-error-rate` allows."""
 EXIT_INTERRUPTED = 130
 
-OPTION = partial(click.option, show_default=True)
+
+OPTION = partial(click.option, show_default=True, show_envvar=True)
+"""Options show their defaults and environment variables in --help (click names the variable of a
+bad value from the environment)."""
 
 
 def cache_options(cache_help: str = "Reply cache (SQLite).") -> Callable[[F], F]:
@@ -51,8 +58,12 @@ def open_cache(cache_path: str | None, no_cache: bool) -> ReplyCache | None:
 
 
 def fail(message: str, code: int) -> NoReturn:
-    """Print an error the way every command does, and exit with `code`."""
-    click.echo(f"judgekit: error: {message}", err=True)
+    """Print an error the way every command does, and exit with `code`.
+
+    The API key of the environment and anything shaped like a token are redacted: a server may
+    echo the key it was sent in its error message.
+    """
+    click.echo(f"judgekit: error: {redact(message, os.environ.get('OPENAI_API_KEY'))}", err=True)
     sys.exit(code)
 
 

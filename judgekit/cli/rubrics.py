@@ -57,5 +57,9 @@ def show(name: str, sample_prompt: str, sample_response: str, sample_context: st
         click.echo(f"\nno LLM: matches the keyword set '{rubric.keyword_set}'")
         return
     record = Record(id="sample", prompt=sample_prompt, response=sample_response, context=sample_context)
-    for message in render_messages(rubric, record):
+    try:
+        messages = render_messages(rubric, record)
+    except JudgekitError as error:
+        fail(str(error), EXIT_INPUT)
+    for message in messages:
         click.echo(f"\n===== {message['role']} =====\n{message['content']}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import sys
 import threading
 from collections.abc import Sequence
@@ -40,7 +41,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     if args.score_from_marker:
         server.responder = marker_responder()
-    with server, contextlib.suppress(KeyboardInterrupt):
-        sys.stdout.write(f"{server.url}\n")
-        sys.stdout.flush()
-        threading.Event().wait()
+    try:
+        server.start()
+    except OSError as error:
+        reason = "is in use" if error.errno == errno.EADDRINUSE else f"cannot be used ({error.strerror})"
+        where = f"{args.host}:{args.port}"
+        parser.exit(1, f"{parser.prog}: error: {where} {reason}; pass another --port (0 picks a free one)\n")
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            sys.stdout.write(f"{server.url}\n")
+            sys.stdout.flush()
+            threading.Event().wait()
+    finally:
+        server.stop()

@@ -286,7 +286,7 @@ def test_corrupt_file_names_path_and_fix(tmp_path: Path) -> None:
     message = str(caught.value)
     assert str(path) in message
     assert "--cache PATH" in message
-    assert "delete" in message
+    assert "move it aside" in message
 
 
 def test_refuses_a_newer_schema(tmp_path: Path) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import io
 import json
 import time
+import urllib.request
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -27,6 +29,19 @@ from judgekit._version import __version__
 LARGE_BODY_BYTES = 1 << 20
 
 
+def env_proxy(url: str) -> str | None:
+    """The proxy `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` name for `url`, unless `NO_PROXY` excludes it.
+
+    Looked up once per client: aiohttp's own `trust_env` looks it up (and reads ~/.netrc) on a
+    thread for every request.
+    """
+    parts = urlsplit(url)
+    if parts.hostname is None or urllib.request.proxy_bypass(parts.hostname):
+        return None
+    proxies = urllib.request.getproxies()
+    return proxies.get(parts.scheme) or proxies.get("all")
+
+
 class AiohttpClient:
     """Posts chat completions with aiohttp; one session (connection pool) per client."""
 
@@ -42,6 +57,7 @@ class AiohttpClient:
             self._headers["Authorization"] = f"Bearer {api_key(config)}"
             self._url_template = f"{base}/chat/completions"
             self._params = {}
+        self._proxy = env_proxy(base)
         self._session: aiohttp.ClientSession | None = None
         self._heads: dict[tuple[str, str], str] = {}
 
@@ -60,7 +76,7 @@ class AiohttpClient:
         data: bytes | io.BytesIO = body if len(body) < LARGE_BODY_BYTES else io.BytesIO(body)
         started = time.perf_counter()
         try:
-            async with self._session.post(url, data=data, params=self._params) as response:
+            async with self._session.post(url, data=data, params=self._params, proxy=self._proxy) as response:
                 payload = await response.read()
                 status, headers = response.status, response.headers
         except (TimeoutError, aiohttp.ClientError) as error:
