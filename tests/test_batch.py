@@ -267,9 +267,14 @@ def test_collect_fills_the_cache_so_score_sends_nothing(
     _collect(directory, tmp_path / "batch.jsonl")
     judge_server.reset()
     err = _score(source, tmp_path / "again.jsonl", judge_server)
-    assert judge_server.requests == [] and judge_server.request_count == 0
-    assert "10 from the cache" in err
-    assert _stable_by_id(tmp_path / "again.jsonl") == _stable_by_id(tmp_path / "batch.jsonl")
+    # Only replies that parsed into a verdict are cached: the failed rows (r4, r5, r6) are asked again.
+    assert judge_server.request_count == 3
+    assert "7 from the cache" in err
+    again, batch = _stable_by_id(tmp_path / "again.jsonl"), _stable_by_id(tmp_path / "batch.jsonl")
+    assert {k: v for k, v in again.items() if k not in {"r4", "r5", "r6"}} == {
+        k: v for k, v in batch.items() if k not in {"r4", "r5", "r6"}
+    }
+    assert all(again[k]["status"] == "ok" for k in ("r4", "r5", "r6"))  # the reset judge answers now
 
 
 def test_rerunning_collect_adds_nothing(tmp_path: Path, source: Path, judge_server: JudgeServer) -> None:
@@ -419,11 +424,11 @@ def test_everything_cached_prepares_nothing_and_collects_from_the_cache(
     _score(source, tmp_path / "first.jsonl", judge_server)
     directory, output = tmp_path / "job", tmp_path / "batch.jsonl"
     code, err = _prepare(source, directory, judge_server)
-    assert code == 0 and "prepared 0 requests in 0 file(s)" in err
+    # The failed rows (two parse errors, one refusal) were not cached: only they are sent again.
+    assert code == 0 and "prepared 3 requests in 1 file(s)" in err
     _submit(directory)
-    assert judge_server.batches == []
     err = _collect(directory, output)
-    assert "10 from the reply cache" in err and len(_by_id(output)) == ROWS
+    assert "7 from the reply cache" in err and len(_by_id(output)) == ROWS
 
 
 def test_collect_from_a_moved_job_directory(tmp_path: Path, source: Path, judge_server: JudgeServer) -> None:
