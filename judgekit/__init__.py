@@ -9,6 +9,7 @@ from judgekit._errors import (
     InputError,
     JudgeError,
     JudgekitError,
+    OutputError,
     PromptError,
     RubricError,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "JudgeError",
     "JudgeOptions",
     "JudgekitError",
+    "OutputError",
     "Progress",
     "PromptError",
     "Record",

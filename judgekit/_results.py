@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -10,7 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TypeVar
 
-from judgekit._errors import InputError
+from judgekit._errors import InputError, OutputError
 from judgekit._summary import Summarizer
 from judgekit._verdicts import Verdict
 
@@ -108,6 +109,7 @@ class VerdictWriter:
     """
 
     def __init__(self, path: Path | str):
+        self._path = str(path)
         self._fd = 1 if str(path) == "-" else os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         self._lines: list[str] = []
         self._buffered = 0
@@ -130,8 +132,26 @@ class VerdictWriter:
         data = memoryview("\n".join(self._lines).encode())
         self._lines.clear()
         self._buffered = 0
-        while data:
-            data = data[os.write(self._fd, data) :]
+        start = os.lseek(self._fd, 0, os.SEEK_END) if self._fd != 1 else 0
+        written = 0
+        try:
+            while written < len(data):
+                written += os.write(self._fd, data[written:])
+        except OSError as error:
+            self._cut_torn_line(start, written)
+            raise OutputError(
+                f"could not write verdicts ({os.strerror(error.errno or 0) or error}); the lines "
+                "written before are whole: free space (or raise the file size limit) and rerun "
+                "the same command to resume",
+                path=self._path,
+            ) from None
+
+    def _cut_torn_line(self, start: int, written: int) -> None:
+        """Cut the part of a line this flush wrote, if nothing was appended after it since."""
+        if written and self._fd != 1:
+            with contextlib.suppress(OSError):
+                if os.fstat(self._fd).st_size == start + written:
+                    os.ftruncate(self._fd, start)
 
     def close(self) -> None:
         """Flush and close."""

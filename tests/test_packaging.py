@@ -25,6 +25,7 @@ PUBLIC = [
     "JudgeError",
     "JudgeOptions",
     "JudgekitError",
+    "OutputError",
     "Progress",
     "PromptError",
     "Record",

@@ -18,7 +18,11 @@ EXIT_INPUT = 1
 """Bad input, rubric or configuration: stopped before any request."""
 EXIT_JUDGE = 3
 """The judge failed for the whole run; output so far is kept."""
+EXIT_OUTPUT = 4
+"""The output could not be written (disk full, file size limit); the lines written stay valid."""
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+"""Stopped by SIGTERM (Slurm, Kubernetes, `timeout`): flushed like Ctrl-C; rerun to resume."""
 
 OPTION = partial(click.option, show_default=True)
 

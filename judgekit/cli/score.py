@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -9,10 +10,17 @@ from typing import Any
 import click
 
 from judgekit._api import score_file
-from judgekit._config import DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_S
+from judgekit._config import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_REPLY_BYTES,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_RETRY_WAIT_S,
+    DEFAULT_RETRY_DEADLINE_S,
+    DEFAULT_TIMEOUT_S,
+)
 from judgekit._engine import files
 from judgekit._engine.files import Progress, RunResult
-from judgekit._errors import ConfigError, JudgeError, JudgekitError
+from judgekit._errors import ConfigError, JudgeError, JudgekitError, OutputError
 from judgekit._judge import Judge
 from judgekit._pricing import cost_usd, price_per_million
 from judgekit._records import FieldMap
@@ -21,6 +29,8 @@ from judgekit.cli.common import (
     EXIT_INPUT,
     EXIT_INTERRUPTED,
     EXIT_JUDGE,
+    EXIT_OUTPUT,
+    EXIT_TERMINATED,
     OPTION,
     cache_file,
     cache_options,
@@ -98,6 +108,29 @@ from judgekit.cli.common import (
     envvar="JUDGEKIT_MAX_RETRIES",
     help="Retries of 429, 5xx, timeouts and dropped connections per record.",
 )
+@OPTION(
+    "--retry-deadline",
+    "retry_deadline_s",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_RETRY_DEADLINE_S,
+    envvar="JUDGEKIT_RETRY_DEADLINE",
+    help="Seconds a record is retried past --max-retries (a short outage loses no record).",
+)
+@OPTION(
+    "--max-retry-wait",
+    "max_retry_wait_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULT_MAX_RETRY_WAIT_S,
+    envvar="JUDGEKIT_MAX_RETRY_WAIT",
+    help="Longest Retry-After obeyed; an endpoint asking for more stops the run (exit 3).",
+)
+@OPTION(
+    "--max-reply-bytes",
+    type=click.IntRange(min=1024),
+    default=DEFAULT_MAX_REPLY_BYTES,
+    envvar="JUDGEKIT_MAX_REPLY_BYTES",
+    help="Largest reply body read (decompressed); a larger one is that record's api_error.",
+)
 @cache_options()
 @OPTION("--limit", type=click.IntRange(min=1), help="Judge only the first N records of INPUT.")
 @OPTION("--resume/--overwrite", default=True, help="Skip ids already in OUTPUT, or replace it.")
@@ -154,6 +187,7 @@ def score(
         category=category_field,
         context=context_field,
     )
+    previous_handler = signal.signal(signal.SIGTERM, _terminate)
     try:
         if dry_run:
             judge = Judge(rubric, **options)
@@ -182,16 +216,33 @@ def score(
             "rerun the same command to resume",
             EXIT_JUDGE,
         )
+    except OutputError as error:
+        fail(f"the output failed, run stopped: {error}", EXIT_OUTPUT)
     except JudgekitError as error:
         fail(str(error), EXIT_INPUT)
+    except Terminated:
+        fail(
+            f"terminated (SIGTERM); verdicts so far are in {output_path}; rerun the same command to resume",
+            EXIT_TERMINATED,
+        )
     except KeyboardInterrupt:
         fail(
             f"interrupted; verdicts so far are in {output_path}; rerun the same command to resume",
             EXIT_INTERRUPTED,
         )
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
     _print_result(
         result, output_path, price_per_million(result.judge_model, price_in=price_in, price_out=price_out)
     )
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so the run flushes its verdicts and stops its workers."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
 
 
 def _print_result(result: RunResult, output_path: str, prices: tuple[float, float] | None) -> None:
