@@ -5,16 +5,24 @@ Every case goes through real HTTP against `judgekit.testing.JudgeServer` and its
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
+import os
+import resource
+import signal
 import socket
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from runs import score_command, wait_for_size, write_rows
 
 import judgekit
-from judgekit import Judge, JudgeError, Verdict
+from judgekit import Judge, JudgeError, OutputError, Verdict
 from judgekit._engine.exchange import retry_after_s
 from judgekit.testing import Fault, JudgeServer
 
@@ -258,3 +266,140 @@ def test_a_brief_outage_between_successes_is_ridden_out(server: JudgeServer) -> 
     server.script(GOOD, *[Fault.drop()] * 6, GOOD)
     verdicts = _score(server, [f"r{i}" for i in range(12)], max_retries=6, retry_deadline_s=8, concurrency=2)
     assert [v.status for v in verdicts] == ["ok"] * 12
+
+
+# -- no reply raises out of parsing (a property) ------------------------------------------------
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**400), max_value=10**400)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=30)
+    | st.just("lone \ud800 surrogate"),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+_VERDICT_OBJECT = st.fixed_dictionaries(
+    {}, optional={"score": _JSON, "reasoning": _JSON, "category": _JSON, "refusal": _JSON}
+)
+_CONTENT = _JSON | _VERDICT_OBJECT.map(json.dumps) | st.text(max_size=200)
+_PATHS = [
+    "id",
+    "model",
+    "choices",
+    "choices.0",
+    "choices.0.message",
+    "choices.0.message.content",
+    "choices.0.message.refusal",
+    "choices.0.finish_reason",
+    "choices.0.logprobs",
+    "usage",
+    "usage.prompt_tokens",
+    "usage.completion_tokens",
+]
+_CODEC: list[object] = []
+
+
+def _codec() -> object:
+    if not _CODEC:
+        from judgekit._config import JudgeConfig
+        from judgekit._engine.codec import Codec
+
+        _CODEC.append(Codec(judgekit.load_rubric("policy"), JudgeConfig(model="m", keep_raw=True)))
+    return _CODEC[0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    content=_CONTENT,
+    patch=st.dictionaries(st.sampled_from(_PATHS), _JSON, max_size=3),
+)
+def test_no_completion_raises_out_of_parsing(content: object, patch: dict[str, object]) -> None:
+    from judgekit._engine.codec import Codec
+    from judgekit._engine.exchange import RetryableError, reply_from_completion, stored_reply
+    from judgekit.testing.faults import patched
+
+    completion: dict[str, object] = {
+        "id": "x",
+        "model": "m",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1},
+    }
+    # A path through a value an earlier path replaced fails: what was patched so far stays.
+    with contextlib.suppress(KeyError, IndexError, TypeError, ValueError):
+        patched(completion, patch)
+    codec = _codec()
+    assert isinstance(codec, Codec)
+    try:
+        reply = reply_from_completion(completion, "m")
+    except RetryableError:
+        return  # no message at all: retried, then the record's api_error
+    verdict = codec.verdict_from_reply(judgekit.Record(id="0", response="r"), reply)
+    verdict.to_json().encode()
+    json.dumps(stored_reply(reply))
+
+
+# -- the run itself: SIGTERM and a full disk ---------------------------------------------------
+
+
+@pytest.mark.parametrize(("processes", "to_group"), [("1", False), ("2", True)])
+def test_sigterm_flushes_says_how_to_resume_and_exits_143(
+    tmp_path: Path, processes: str, to_group: bool
+) -> None:
+    with JudgeServer(latency_s=0.05) as server:
+        source = write_rows(tmp_path / "in.jsonl", 400)
+        output = tmp_path / "out.jsonl"
+        command = score_command(source, output, server, "--concurrency", "8", "--processes", processes)
+        process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
+        )
+        wait_for_size(output, 5_000)
+        if to_group:  # as Slurm does: every process of the job at once
+            os.killpg(process.pid, signal.SIGTERM)
+        else:  # as `timeout` and `kill` do: the parent only
+            process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+        assert process.returncode == 143, err
+        assert "SIGTERM" in err and "rerun the same command to resume" in err
+        assert "Traceback" not in err
+        assert 0 < len(_lines(output)) < 400  # every line whole
+        assert subprocess.run(command, capture_output=True, check=False).returncode == 0
+        assert sorted(v["id"] for v in _lines(output)) == sorted(f"r{i}" for i in range(400))
+
+
+def _limit_file_size() -> None:
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+    resource.setrlimit(resource.RLIMIT_FSIZE, (30_000, 30_000))
+
+
+def test_a_full_disk_stops_the_run_with_exit_4_and_a_valid_output(tmp_path: Path) -> None:
+    with JudgeServer() as server:
+        source = write_rows(tmp_path / "in.jsonl", 300)
+        output = tmp_path / "out.jsonl"
+        command = score_command(source, output, server, "--no-cache", "--processes", "1")
+        limited = subprocess.run(
+            command, capture_output=True, text=True, check=False, preexec_fn=_limit_file_size
+        )
+        assert limited.returncode == 4, limited.stderr
+        assert "could not write verdicts" in limited.stderr and "resume" in limited.stderr
+        assert "Traceback" not in limited.stderr
+        assert output.read_bytes().endswith(b"\n")  # no torn line
+        assert 0 < len(_lines(output)) < 300
+        assert subprocess.run(command, capture_output=True, check=False).returncode == 0
+        assert sorted(v["id"] for v in _lines(output)) == sorted(f"r{i}" for i in range(300))
+
+
+def test_the_writer_reports_a_full_device() -> None:
+    from judgekit._results import VerdictWriter
+
+    writer = VerdictWriter("/dev/full")
+    writer.write(Verdict(id="a", rubric="r", rubric_version="1", rubric_hash="h"))
+    with pytest.raises(OutputError, match=r"could not write verdicts .*No space left"):
+        writer.close()
+
+
+def _lines(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]

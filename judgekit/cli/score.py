@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -220,16 +221,13 @@ def score(
         fail(f"the output failed, run stopped: {error}", EXIT_OUTPUT)
     except JudgekitError as error:
         fail(str(error), EXIT_INPUT)
-    except Terminated:
-        fail(
-            f"terminated (SIGTERM); verdicts so far are in {output_path}; rerun the same command to resume",
-            EXIT_TERMINATED,
-        )
     except KeyboardInterrupt:
-        fail(
-            f"interrupted; verdicts so far are in {output_path}; rerun the same command to resume",
-            EXIT_INTERRUPTED,
+        how, code = (
+            ("terminated (SIGTERM)", EXIT_TERMINATED)
+            if _TERMINATED.is_set()
+            else ("interrupted", EXIT_INTERRUPTED)
         )
+        fail(f"{how}; verdicts so far are in {output_path}; rerun the same command to resume", code)
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
     _print_result(
@@ -237,12 +235,13 @@ def score(
     )
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised like Ctrl-C so the run flushes its verdicts and stops its workers."""
+_TERMINATED = threading.Event()
 
 
 def _terminate(signum: int, frame: object) -> None:
-    raise Terminated
+    """SIGTERM becomes SIGINT, so the run stops exactly as on Ctrl-C (asyncio cancels it cleanly)."""
+    _TERMINATED.set()
+    signal.raise_signal(signal.SIGINT)
 
 
 def _print_result(result: RunResult, output_path: str, prices: tuple[float, float] | None) -> None:
