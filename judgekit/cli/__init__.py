@@ -2,7 +2,10 @@
 
 Exit codes: 0 every record has a verdict (judge failures on single records are counted in the
 summary); 1 bad input, rubric or configuration, stopped before any request; 2 command-line usage;
-3 the judge endpoint failed for the whole run (output so far is kept); 130 interrupted.
+3 the judge endpoint failed for the whole run (credentials, unknown model, the circuit breaker, a
+Retry-After over --max-retry-wait; output so far is kept); 4 the output could not be written (disk
+full, file size limit; the lines written stay whole); 130 interrupted (Ctrl-C); 143 terminated
+(SIGTERM), flushed like Ctrl-C.
 """
 
 from __future__ import annotations
