@@ -403,3 +403,27 @@ def test_the_writer_reports_a_full_device() -> None:
 
 def _lines(path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_one_record_the_endpoint_always_fails_on_does_not_trip_the_breaker(server: JudgeServer) -> None:
+    server.reply_by_marker = {"[crash]": Fault.status(500)}
+    items = ["[crash]", *[f"r{i}" for i in range(5)]]
+    verdicts = _score(server, items, max_retries=2, retry_deadline_s=1, concurrency=1)
+    assert verdicts[0].status == "api_error" and "HTTP 500" in (verdicts[0].error or "")
+    assert [v.status for v in verdicts[1:]] == ["ok"] * 5
+
+
+def test_the_breaker_needs_failures_of_several_requests_over_its_window() -> None:
+    from judgekit._engine.breaker import Breaker
+
+    now = [0.0]
+    breaker = Breaker(10.0, min_failures=3, clock=lambda: now[0])
+    for _ in range(20):  # one request failing again and again: that record's problem
+        now[0] += 5
+        breaker.failed("HTTP 500", request=1)
+    with pytest.raises(JudgeError, match=r"failed every request for 95\.0 s \(21 in a row"):
+        breaker.failed("HTTP 500", request=2)
+    breaker.succeeded()
+    for request in range(5):  # many requests, but within the window: a brief outage
+        breaker.failed("HTTP 503", request=request)
+    assert breaker.failures == 5

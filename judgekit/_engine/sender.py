@@ -156,7 +156,7 @@ class Sender:
                 self._check_wait(error.retry_after_s)
                 flow.pause(error.retry_after_s)
             if not rate_limited:
-                state.breaker.failed(str(error))
+                state.breaker.failed(str(error), id(request.messages))
             raise
         except RequestRejected:
             flow.release(permit, used_tokens=None, outcome="error")
