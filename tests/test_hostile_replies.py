@@ -427,3 +427,12 @@ def test_the_breaker_needs_failures_of_several_requests_over_its_window() -> Non
     for request in range(5):  # many requests, but within the window: a brief outage
         breaker.failed("HTTP 503", request=request)
     assert breaker.failures == 5
+
+
+@pytest.mark.slow
+def test_a_10_second_503_storm_loses_no_row_with_the_defaults(server: JudgeServer) -> None:
+    # The case of issue 13: with the default retries alone, 2 of 200 rows became api_error.
+    _storm(server, 10.0)
+    with Judge("policy", model="judge-model", base_url=server.url) as judge:
+        verdicts = judge.score([f"r{i}" for i in range(200)])
+    assert [v.status for v in verdicts] == ["ok"] * 200
