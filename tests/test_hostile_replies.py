@@ -436,3 +436,22 @@ def test_a_10_second_503_storm_loses_no_row_with_the_defaults(server: JudgeServe
     with Judge("policy", model="judge-model", base_url=server.url) as judge:
         verdicts = judge.score([f"r{i}" for i in range(200)])
     assert [v.status for v in verdicts] == ["ok"] * 200
+
+
+def test_the_cli_stops_a_dead_endpoint_with_exit_3_and_one_message(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from judgekit.cli import main
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    source = write_rows(tmp_path / "in.jsonl", 50)
+    args = ["score", str(source), "-o", str(tmp_path / "out.jsonl"), "--model", "m", "--no-cache"]
+    args += ["--base-url", f"http://127.0.0.1:{port}/v1", "--retry-deadline", "4", "--processes", "1"]
+    started = time.monotonic()
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 3, result.output
+    assert time.monotonic() - started < 5
+    assert result.stderr.count("error:") == 1 and "failed every request" in result.stderr
+    assert "rerun the same command to resume" in result.stderr and "Traceback" not in result.stderr
