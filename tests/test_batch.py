@@ -582,6 +582,33 @@ def test_ingest_with_retry_writes_a_request_file_of_the_failed_rows(
     assert sorted(verdicts) == [f"r{i}" for i in range(ROWS)] and verdicts["r2"]["status"] == "ok"
 
 
+def test_ingest_retry_after_an_ingest_does_what_its_hint_says(
+    tmp_path: Path, source: Path, judge_server: JudgeServer
+) -> None:
+    directory, output = tmp_path / "job", tmp_path / "batch.jsonl"
+    assert _prepare(source, directory, judge_server)[0] == 0
+    first = tmp_path / "vllm-1.jsonl"
+    _vllm_output(
+        judge_server, directory / "requests-0001.jsonl", first, failing={"r2": "string", "r8": "object"}
+    )
+    code, _, err = _ingest(directory, output, str(first))
+    assert code == 0 and "2 api_error" in err and "pass --retry" in err
+    code, _, err = _ingest(directory, output, str(first), "--retry")  # as the hint says
+    assert code == 0, err
+    # r2's failure may succeed when sent again: its api_error line is replaced by a retry request;
+    # r8's (a context-length 400) is permanent: it keeps its api_error.
+    assert [line["custom_id"] for line in _lines(directory / "retry1-0001.jsonl")] == ["r2"]
+    verdicts = _by_id(output)
+    assert "r2" not in verdicts and verdicts["r8"]["status"] == "api_error" and len(verdicts) == ROWS - 1
+    retry = tmp_path / "vllm-retry.jsonl"
+    _vllm_output(judge_server, directory / "retry1-0001.jsonl", retry, failing={})
+    code, _, err = _ingest(directory, output, str(first), str(retry))
+    assert code == 0, err
+    ids = [row["id"] for row in _lines(output)]
+    assert sorted(ids) == sorted(f"r{i}" for i in range(ROWS)), "every id once"
+    assert _by_id(output)["r2"]["status"] == "ok"
+
+
 def test_ingest_names_the_file_and_line_of_a_bad_output_line(
     tmp_path: Path, source: Path, server: JudgeServer
 ) -> None:
