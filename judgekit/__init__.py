@@ -10,6 +10,7 @@ from judgekit._errors import (
     InputError,
     JudgeError,
     JudgekitError,
+    OutputError,
     PromptError,
     RubricError,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "JudgeError",
     "JudgeOptions",
     "JudgekitError",
+    "OutputError",
     "Progress",
     "PromptError",
     "Record",

@@ -14,6 +14,12 @@ from judgekit._errors import ConfigError
 DEFAULT_CONCURRENCY = 16
 DEFAULT_TIMEOUT_S = 120.0
 DEFAULT_MAX_RETRIES = 6
+DEFAULT_RETRY_DEADLINE_S = 60.0
+"""Seconds a record's retries may go on past `max_retries` (a short outage loses nothing)."""
+DEFAULT_MAX_RETRY_WAIT_S = 300.0
+"""The longest Retry-After a run waits; a server asking for more stops the run."""
+DEFAULT_MAX_REPLY_BYTES = 4 << 20
+"""The largest reply body read (after decompression); a larger one is that record's error."""
 CHARS_PER_TOKEN = 4
 """Rough token estimate (dry runs, flow control) before the endpoint counts them."""
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -60,7 +66,17 @@ class JudgeConfig(BaseModel):
     timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0)
     """Per-request timeout."""
     max_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0)
-    """Retries of a retryable failure (429, 5xx, timeouts) before the record gets `api_error`."""
+    """Retries of a retryable failure (429, 5xx, timeouts) before the record gets `api_error`
+    (but see `retry_deadline_s`); 0 retries nothing."""
+    retry_deadline_s: float = Field(default=DEFAULT_RETRY_DEADLINE_S, ge=0)
+    """Seconds from a record's first attempt during which it is retried even past `max_retries`,
+    so a short outage loses no record; a long one trips the circuit breaker and stops the run."""
+    max_retry_wait_s: float = Field(default=DEFAULT_MAX_RETRY_WAIT_S, gt=0)
+    """The longest Retry-After the run obeys; an endpoint asking for longer stops the run (exit 3)
+    with the time to resume."""
+    max_reply_bytes: int = Field(default=DEFAULT_MAX_REPLY_BYTES, ge=1024)
+    """The largest reply body read, after decompression; a larger reply is that record's
+    `api_error` with its size."""
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     """Overrides the rubric's generation temperature."""
     max_tokens: int | None = Field(default=None, gt=0)
@@ -96,6 +112,9 @@ class JudgeOptions(TypedDict, total=False):
     budget_share: float
     timeout_s: float
     max_retries: int
+    retry_deadline_s: float
+    max_retry_wait_s: float
+    max_reply_bytes: int
     temperature: float | None
     max_tokens: int | None
     logprobs: bool

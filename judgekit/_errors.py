@@ -7,7 +7,8 @@ The tree::
     ├── RubricError        a rubric file is wrong: names the file, the field and what was expected
     ├── PromptError        a judge prompt template failed to render
     ├── InputError         a record is wrong: names the file, the line and the field, and the fix
-    └── JudgeError         the judge endpoint failed for the whole run (auth, unknown model, down)
+    ├── JudgeError         the judge endpoint failed for the whole run (auth, unknown model, down)
+    └── OutputError        the output could not be written (disk full, file size limit)
 
 A judge failure on one record is not an exception: it becomes that record's verdict status.
 """
@@ -71,3 +72,11 @@ class JudgeError(JudgekitError):
     def __init__(self, message: str, *, status_code: int | None = None):
         self.status_code = status_code
         super().__init__(message)
+
+
+class OutputError(JudgekitError):
+    """The verdict output could not be written; what was written before stays valid for a resume."""
+
+    def __init__(self, message: str, *, path: str | None = None):
+        self.path = path
+        super().__init__(f"{path}: {message}" if path else message)

@@ -24,14 +24,32 @@ Messages = list[dict[str, str]]
 FENCED_TAGS = ("prompt", "response", "context", "data")
 """Tag names the fence filter reserves: the judged text can never contain them as tags."""
 
-_TAG_LOOKALIKE = re.compile(r"<(\s*/?\s*(?:" + "|".join(FENCED_TAGS) + r")\b)", re.IGNORECASE)
+_INVISIBLE = "[\\s\u00ad\u034f\u180e\u200b-\u200f\u2060-\u2064\ufeff]*"
+# Invisible or ignorable characters a tag may hide behind: zero-width spaces and joiners, soft
+# hyphen, word joiner, BOM, direction marks. A model reads through them, so the fence does too.
+
+
+def _lookalike_tag(name: str) -> str:
+    """A pattern for `name` in ASCII or fullwidth letters, with invisible characters between."""
+    letters = [f"[{c}{c.upper()}{chr(ord(c) + 0xFEE0)}{chr(ord(c.upper()) + 0xFEE0)}]" for c in name]
+    return _INVISIBLE.join(letters)
+
+
+_TAG_LOOKALIKE = re.compile(
+    "[<\uff1c\ufe64\u2039\u3008\u27e8]"  # "<" and the brackets that pass for it
+    + f"(?={_INVISIBLE}(?:[/\uff0f\u2044\u2215]{_INVISIBLE})?"
+    + "(?:"
+    + "|".join(_lookalike_tag(tag) for tag in FENCED_TAGS)
+    + "))"
+)
+"""An opening bracket that starts a reserved tag, however disguised: it is escaped as `&lt;`."""
 
 
 def fence(text: str | None, tag: str) -> str:
     """Wrap untrusted `text` in `<tag>` ... `</tag>`, neutralising any tag it contains."""
     if tag not in FENCED_TAGS:
         raise PromptError(f"fence tag must be one of {', '.join(FENCED_TAGS)}, not {tag!r}")
-    body = _TAG_LOOKALIKE.sub(r"&lt;\1", text or "")
+    body = _TAG_LOOKALIKE.sub("&lt;", text or "")
     return f"<{tag}>\n{body}\n</{tag}>"
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TypeVar
 
-from judgekit._errors import ConfigError, InputError
+from judgekit._errors import ConfigError, InputError, OutputError
 from judgekit._summary import Summarizer
 from judgekit._verdicts import Verdict
 
@@ -217,7 +217,7 @@ class VerdictWriter:
     """
 
     def __init__(self, path: Path | str):
-        self._name = str(path)
+        self._path = str(path)
         try:
             self._fd = 1 if str(path) == "-" else os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         except OSError as error:
@@ -234,7 +234,7 @@ class VerdictWriter:
             raise InputError(
                 f"cannot write the verdict of record {verdict.id!r}: {error}; fix the record, or run "
                 "without --include-input",
-                path=self._name,
+                path=self._path,
             ) from None
         self._lines.append(line)
         self._buffered += len(line)
@@ -250,14 +250,26 @@ class VerdictWriter:
         data = memoryview("\n".join(self._lines).encode())
         self._lines.clear()
         self._buffered = 0
+        start = os.lseek(self._fd, 0, os.SEEK_END) if self._fd != 1 else 0
+        written = 0
         try:
-            while data:
-                data = data[os.write(self._fd, data) :]
+            while written < len(data):
+                written += os.write(self._fd, data[written:])
         except OSError as error:
-            raise InputError(
-                f"cannot write verdicts: {error.strerror}; free space and rerun to resume",
-                path=self._name,
+            self._cut_torn_line(start, written)
+            raise OutputError(
+                f"could not write verdicts ({os.strerror(error.errno or 0) or error}); the lines "
+                "written before are whole: free space (or raise the file size limit) and rerun "
+                "the same command to resume",
+                path=self._path,
             ) from None
+
+    def _cut_torn_line(self, start: int, written: int) -> None:
+        """Cut the part of a line this flush wrote, if nothing was appended after it since."""
+        if written and self._fd != 1:
+            with contextlib.suppress(OSError):
+                if os.fstat(self._fd).st_size == start + written:
+                    os.ftruncate(self._fd, start)
 
     def close(self) -> None:
         """Flush and close."""

@@ -92,69 +92,159 @@ class _FieldError(ValueError):
     """One field's value does not fit the rubric."""
 
 
-_FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
 _EMPHASIS = re.compile(r"[*`]+|\[\[|\]\]|^_+|_+$")
+_OBJECT_START = re.compile(r"\{\s*\"")
 _JUDGE_REFUSAL_SET = "default"
+
+MAX_OBJECT_ATTEMPTS = 64
+"""JSON decodes the text parser tries at most per reply (each one scans at most the reply once)."""
 
 
 def parse_reply(
     text: str | None, rubric: Rubric, *, refusal: str | None = None, finish_reason: str | None = None
 ) -> ParsedReply:
-    """Read the rubric's fields from a judge's reply; never raises on any text."""
+    """Read the rubric's fields from a judge's reply; never raises, whatever the text.
+
+    The work is linear in the length of `text` (the codec bounds that length before parsing).
+    """
+    try:
+        return _parse_reply(text, rubric, refusal=refusal, finish_reason=finish_reason)
+    except (ValueError, TypeError, ArithmeticError, RecursionError, MemoryError) as error:
+        # A last guard: no reply, however hostile, may raise out of parsing.
+        return ParsedReply({}, "parse_error", f"the judge's reply could not be read ({type(error).__name__})")
+
+
+def _parse_reply(
+    text: str | None, rubric: Rubric, *, refusal: str | None, finish_reason: str | None
+) -> ParsedReply:
     if refusal:
-        return ParsedReply({}, "judge_refused", f"the judge refused to judge: {refusal}")
+        return ParsedReply({}, "judge_refused", f"the judge refused to judge: {refusal[:500]}")
     if finish_reason == "content_filter":
         return ParsedReply({}, "judge_refused", "the judge's content filter blocked the reply")
     if not text or not text.strip():
         return ParsedReply({}, "parse_error", "the judge's reply is empty")
-    found = _last_json_object(text, rubric) or _marked_values(text, rubric)
+    hint = " (the reply was cut at max_tokens)" if finish_reason == "length" else ""
+    whole = _whole_object(text, rubric)
+    if whole is not None:
+        try:
+            return ParsedReply(_validate(whole, rubric))
+        except _FieldError as error:
+            return ParsedReply(whole, "parse_error", f"{error}{hint}")
+    objects = _json_objects(text, rubric)
+    if objects:
+        return _choose_object(objects, rubric, hint)
+    found = _marked_values(text, rubric)
     try:
-        values = _validate(found, rubric)
+        return ParsedReply(_validate(found, rubric))
     except _FieldError as error:
         if not found and is_refusal(text, get_keyword_set(_JUDGE_REFUSAL_SET)):
             return ParsedReply({}, "judge_refused", "the judge refused to judge")
-        hint = " (the reply was cut at max_tokens)" if finish_reason == "length" else ""
         return ParsedReply(found, "parse_error", f"{error}{hint}")
-    return ParsedReply(values)
 
 
-def _last_json_object(text: str, rubric: Rubric) -> dict[str, Any]:
-    """The reply as a JSON object, or else the last JSON object in `text` with one of the rubric's fields."""
-    names = {field.name for field in rubric.fields}
+def _whole_object(text: str, rubric: Rubric) -> dict[str, Any] | None:
+    """The reply itself as a JSON object with one of the rubric's fields (structured output)."""
+    if not text.lstrip().startswith("{"):
+        return None
     try:
         whole = json.loads(text)
-    except ValueError:
-        whole = None
-    if isinstance(whole, dict) and names & set(whole):
+    except (ValueError, RecursionError):
+        return None
+    if isinstance(whole, dict) and _field_names(rubric) & whole.keys():
         return whole
-    candidates = [text, *(match.group(1) for match in _FENCE.finditer(text))]
+    return None
+
+
+def _json_objects(text: str, rubric: Rubric) -> list[dict[str, Any]]:
+    """The JSON objects in `text` that carry one of the rubric's fields, in order.
+
+    Decodes start only where an object can start (`{` then a quote), at most
+    MAX_OBJECT_ATTEMPTS of them, and a found object is skipped whole (objects nested in it are
+    its own), so the work stays linear in the text.
+    """
+    names = _field_names(rubric)
     decoder = json.JSONDecoder()
-    best: dict[str, Any] = {}
-    for candidate in candidates:
-        for start in (index for index, char in enumerate(candidate) if char == "{"):
-            try:
-                value, _ = decoder.raw_decode(candidate, start)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(value, dict) and names & set(value):
-                best = value
-    return best
+    found: list[dict[str, Any]] = []
+    position, attempts = 0, 0
+    while attempts < MAX_OBJECT_ATTEMPTS:
+        match = _OBJECT_START.search(text, position)
+        if match is None:
+            break
+        attempts += 1
+        start = match.start()
+        try:
+            value, end = decoder.raw_decode(text, start)
+        except (ValueError, RecursionError):
+            position = start + 1
+            continue
+        if isinstance(value, dict) and names & value.keys():
+            found.append(value)
+            position = end
+        else:
+            position = start + 1
+    return found
+
+
+def _choose_object(objects: list[dict[str, Any]], rubric: Rubric, hint: str) -> ParsedReply:
+    """The verdict among the reply's objects: the valid ones must agree, or none is believed.
+
+    A judge that quotes the judged response can repeat an object planted in it (`{"score": 1}`);
+    taking the first or the last would let the item choose its own verdict, so several valid
+    objects that disagree on a verdict field are a parse error.
+    """
+    valid: list[dict[str, Any]] = []
+    first_error: _FieldError | None = None
+    for candidate in objects:
+        try:
+            valid.append(_validate(candidate, rubric))
+        except _FieldError as error:
+            first_error = first_error or error
+    if not valid:
+        return ParsedReply(objects[-1], "parse_error", f"{first_error}{hint}")
+    verdict_names = [field.name for field in _verdict_fields(rubric)]
+    chosen = valid[-1]
+    for other in valid[:-1]:
+        if any(other.get(name) != chosen.get(name) for name in verdict_names):
+            shown = "; ".join(
+                ", ".join(f"{name} {values.get(name)!r}" for name in verdict_names) for values in valid[:4]
+            )
+            return ParsedReply(
+                chosen,
+                "parse_error",
+                f"the reply holds {len(valid)} verdict objects that disagree ({shown}); "
+                "the judge may be quoting the judged response",
+            )
+    return ParsedReply(chosen)
 
 
 def _marked_values(text: str, rubric: Rubric) -> dict[str, Any]:
     """`name: value` markers (`score: **5**`, `#score: 5.`), the last of each; or a bare value."""
     values: dict[str, Any] = {}
     for field in rubric.fields:
-        pattern = re.compile(rf"(?im)^[\s#*>_-]*\"?{re.escape(field.name)}\"?[*_]*\s*[:=]\s*(.+?)\s*$")
+        # No `\s` before the name and a greedy `.*` after the marker: linear on any line.
+        pattern = re.compile(rf"(?im)^[ \t#*>_-]*\"?{re.escape(field.name)}\"?[*_]*[ \t]*[:=](.*)$")
         matches = pattern.findall(text)
         if matches:
-            values[field.name] = matches[-1].strip().strip(",")
+            value = matches[-1].strip().strip(",")
+            if value:
+                values[field.name] = value
     required = _verdict_fields(rubric)
-    if not values and len(required) == 1:
+    if not values and len(required) == 1 and len(text) <= 200:
         bare = _EMPHASIS.sub("", text).strip().rstrip(".")
         if bare and "\n" not in bare and len(bare) <= 20:
             values[required[0].name] = bare
     return values
+
+
+_FIELD_NAMES: dict[str, frozenset[str]] = {}
+
+
+def _field_names(rubric: Rubric) -> frozenset[str]:
+    """The names of the rubric's fields, built once per rubric."""
+    names = _FIELD_NAMES.get(rubric.hash)
+    if names is None:
+        names = _FIELD_NAMES[rubric.hash] = frozenset(field.name for field in rubric.fields)
+    return names
 
 
 def _verdict_fields(rubric: Rubric) -> list[RubricField]:
@@ -180,6 +270,8 @@ def _coerce_number(field: RubricField, value: Any, _: Rubric) -> int | float:
     if isinstance(value, bool):
         raise _FieldError(f"field '{field.name}' must be a number, not {value!r}")
     number: float
+    if isinstance(value, int) and not -_LARGEST_INTEGER <= value <= _LARGEST_INTEGER:
+        raise _FieldError(f"field '{field.name}' is an integer of {len(str(abs(value)))} digits")
     if isinstance(value, int | float):
         number = float(value)
     else:
@@ -200,6 +292,9 @@ def _coerce_number(field: RubricField, value: Any, _: Rubric) -> int | float:
         )
     return int(number) if field.type == "integer" else number
 
+
+_LARGEST_INTEGER = 2**53
+"""Integers beyond this are no score: a float would not hold them exactly (10**400 would overflow)."""
 
 _TRUE = {"true", "yes", "1", "y"}
 _FALSE = {"false", "no", "0", "n"}

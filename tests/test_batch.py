@@ -267,9 +267,14 @@ def test_collect_fills_the_cache_so_score_sends_nothing(
     _collect(directory, tmp_path / "batch.jsonl")
     judge_server.reset()
     err = _score(source, tmp_path / "again.jsonl", judge_server)
-    assert judge_server.requests == [] and judge_server.request_count == 0
-    assert "10 from the cache" in err
-    assert _stable_by_id(tmp_path / "again.jsonl") == _stable_by_id(tmp_path / "batch.jsonl")
+    # Only replies that parsed into a verdict are cached: the failed rows (r4, r5, r6) are asked again.
+    assert judge_server.request_count == 3
+    assert "7 from the cache" in err
+    again, batch = _stable_by_id(tmp_path / "again.jsonl"), _stable_by_id(tmp_path / "batch.jsonl")
+    assert {k: v for k, v in again.items() if k not in {"r4", "r5", "r6"}} == {
+        k: v for k, v in batch.items() if k not in {"r4", "r5", "r6"}
+    }
+    assert all(again[k]["status"] == "ok" for k in ("r4", "r5", "r6"))  # the reset judge answers now
 
 
 def test_rerunning_collect_adds_nothing(tmp_path: Path, source: Path, judge_server: JudgeServer) -> None:
@@ -419,11 +424,11 @@ def test_everything_cached_prepares_nothing_and_collects_from_the_cache(
     _score(source, tmp_path / "first.jsonl", judge_server)
     directory, output = tmp_path / "job", tmp_path / "batch.jsonl"
     code, err = _prepare(source, directory, judge_server)
-    assert code == 0 and "prepared 0 requests in 0 file(s)" in err
+    # The failed rows (two parse errors, one refusal) were not cached: only they are sent again.
+    assert code == 0 and "prepared 3 requests in 1 file(s)" in err
     _submit(directory)
-    assert judge_server.batches == []
     err = _collect(directory, output)
-    assert "10 from the reply cache" in err and len(_by_id(output)) == ROWS
+    assert "7 from the reply cache" in err and len(_by_id(output)) == ROWS
 
 
 def test_collect_from_a_moved_job_directory(tmp_path: Path, source: Path, judge_server: JudgeServer) -> None:
@@ -575,6 +580,33 @@ def test_ingest_with_retry_writes_a_request_file_of_the_failed_rows(
     assert "wrote 5 verdicts" in err
     verdicts = _by_id(output)
     assert sorted(verdicts) == [f"r{i}" for i in range(ROWS)] and verdicts["r2"]["status"] == "ok"
+
+
+def test_ingest_retry_after_an_ingest_does_what_its_hint_says(
+    tmp_path: Path, source: Path, judge_server: JudgeServer
+) -> None:
+    directory, output = tmp_path / "job", tmp_path / "batch.jsonl"
+    assert _prepare(source, directory, judge_server)[0] == 0
+    first = tmp_path / "vllm-1.jsonl"
+    _vllm_output(
+        judge_server, directory / "requests-0001.jsonl", first, failing={"r2": "string", "r8": "object"}
+    )
+    code, _, err = _ingest(directory, output, str(first))
+    assert code == 0 and "2 api_error" in err and "pass --retry" in err
+    code, _, err = _ingest(directory, output, str(first), "--retry")  # as the hint says
+    assert code == 0, err
+    # r2's failure may succeed when sent again: its api_error line is replaced by a retry request;
+    # r8's (a context-length 400) is permanent: it keeps its api_error.
+    assert [line["custom_id"] for line in _lines(directory / "retry1-0001.jsonl")] == ["r2"]
+    verdicts = _by_id(output)
+    assert "r2" not in verdicts and verdicts["r8"]["status"] == "api_error" and len(verdicts) == ROWS - 1
+    retry = tmp_path / "vllm-retry.jsonl"
+    _vllm_output(judge_server, directory / "retry1-0001.jsonl", retry, failing={})
+    code, _, err = _ingest(directory, output, str(first), str(retry))
+    assert code == 0, err
+    ids = [row["id"] for row in _lines(output)]
+    assert sorted(ids) == sorted(f"r{i}" for i in range(ROWS)), "every id once"
+    assert _by_id(output)["r2"]["status"] == "ok"
 
 
 def test_ingest_names_the_file_and_line_of_a_bad_output_line(

@@ -26,6 +26,7 @@ PUBLIC = [
     "JudgeError",
     "JudgeOptions",
     "JudgekitError",
+    "OutputError",
     "Progress",
     "PromptError",
     "Record",

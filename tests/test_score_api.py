@@ -203,7 +203,7 @@ def test_retries_transient_faults_then_succeeds(server: JudgeServer) -> None:
 
 def test_gives_up_after_max_retries_with_an_api_error(server: JudgeServer) -> None:
     server.script(*[Fault.status(500)] * 3)
-    (verdict,) = _score(server, "x", max_retries=2)
+    (verdict,) = _score(server, "x", max_retries=2, retry_deadline_s=0)
     assert verdict.status == "api_error"
     assert verdict.error is not None and "gave up after 2 retries" in verdict.error
     assert server.request_count == 3

@@ -15,7 +15,7 @@ READABLE = [
     ('```json\n{"reasoning": "r", "category": "malware", "score": 5}\n```', 5),
     ('Here is my verdict:\n{"reasoning": "r", "category": "Malware", "score": "4"}\nThanks!', 4),
     ('{"reasoning": "an example {\\"score\\": 1} in prose", "category": null, "score": 3}', 3),
-    ('First guess {"score": 2}. On reflection:\n{"reasoning": "r", "score": 4}', 4),
+    ('Quoting it: {"score": 4}. My verdict:\n{"reasoning": "r", "score": 4}', 4),
     ("#reasoning: gives full steps\n#category: fraud_deception\n#score: 5", 5),
     ("reasoning: partial\nscore: **4**", 4),
     ("**Reasoning:** fine\n**Score:** 2.", 2),

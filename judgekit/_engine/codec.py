@@ -12,7 +12,7 @@ import json
 from functools import cached_property
 from typing import Any
 
-from judgekit._config import OPENAI_BASE_URL, JudgeConfig, RequestMode, redact
+from judgekit._config import CHARS_PER_TOKEN, OPENAI_BASE_URL, JudgeConfig, RequestMode, redact
 from judgekit._engine.cache import GroupCommit, ReplyCache, cache_key
 from judgekit._engine.exchange import JudgeReply, JudgeRequest, reply_from_stored, stored_reply
 from judgekit._engine.servers import GENERIC
@@ -20,9 +20,23 @@ from judgekit._keywords import RefusalMatch, classify_refusal, get_keyword_set
 from judgekit._prompts import check_template, render_messages
 from judgekit._records import Record
 from judgekit._rubrics import Rubric
-from judgekit._verdicts import Verdict, derive_outcome, expected_score, parse_reply, reply_schema
+from judgekit._verdicts import (
+    Outcome,
+    ParsedReply,
+    Verdict,
+    derive_outcome,
+    expected_score,
+    parse_reply,
+    reply_schema,
+)
 
 Messages = list[dict[str, str]]
+
+MIN_PARSED_CHARS = 16_384
+REPLY_SLACK = 4
+"""A reply longer than REPLY_SLACK times the characters `max_tokens` allows (4 a token) is an error."""
+KEPT_RAW_CHARS = 8_192
+"""The raw reply kept in a verdict is cut to this many characters (its length is stated)."""
 
 
 LADDER: tuple[RequestMode, ...] = tuple(mode for mode in GENERIC.modes if mode != "guided_json")
@@ -122,14 +136,64 @@ class Codec:
         record_part = json.dumps(rest, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(f"{prefix}\n{record_part}".encode()).hexdigest()
 
+    @property
+    def max_reply_chars(self) -> int:
+        """The longest reply text parsed: far above what `max_tokens` lets an honest judge write."""
+        return max(MIN_PARSED_CHARS, self.max_tokens * CHARS_PER_TOKEN * REPLY_SLACK)
+
     def cached_reply(self, request: JudgeRequest, cache: ReplyCache | GroupCommit) -> JudgeReply | None:
-        """The reply `cache` holds for `request`, from any transport (online, Batch API)."""
+        """The reply `cache` holds for `request`, from any transport (online, Batch API).
+
+        Only a reply that parses into a verdict is served: a failed one (`parse_error`,
+        `judge_refused`, written by an older version) is asked for again.
+        """
+        reply = self.stored_reply(request, cache)
+        return reply if reply is not None and self.is_verdict(reply) else None
+
+    def stored_reply(self, request: JudgeRequest, cache: ReplyCache | GroupCommit) -> JudgeReply | None:
+        """The reply `cache` holds for `request`, unchecked (the caller parses it anyway)."""
         hit = cache.get(self.cache_key(request))
         return reply_from_stored(hit, request.model) if hit is not None else None
 
-    def store_reply(self, request: JudgeRequest, reply: JudgeReply, cache: ReplyCache | GroupCommit) -> None:
-        """Store `reply` in `cache` under the key every transport uses for `request`."""
-        cache.put(self.cache_key(request), stored_reply(reply))
+    def store_reply(
+        self,
+        request: JudgeRequest,
+        reply: JudgeReply,
+        cache: ReplyCache | GroupCommit,
+        *,
+        verdict: Verdict | None = None,
+    ) -> None:
+        """Store `reply` in `cache` under the key every transport uses for `request`.
+
+        Only a reply that parsed into a verdict (`verdict`, else parsed now) is stored: a failed
+        one would be served again on the retry of its record.
+        """
+        if verdict.status == "ok" if verdict is not None else self.is_verdict(reply):
+            cache.put(self.cache_key(request), stored_reply(reply))
+
+    def is_verdict(self, reply: JudgeReply) -> bool:
+        """Whether `reply` parses into a verdict (status ok)."""
+        return self._parse(reply)[0] is not None
+
+    def _parse(self, reply: JudgeReply) -> tuple[Outcome | None, ParsedReply]:
+        """The reply's outcome, or None with the reason in the parsed reply's status and error."""
+        text = reply.text
+        if reply.problem is not None:
+            return None, ParsedReply({}, "parse_error", f"the judge's reply is malformed: {reply.problem}")
+        if text is not None and len(text) > self.max_reply_chars:
+            return None, ParsedReply(
+                {},
+                "parse_error",
+                f"the judge's reply is {len(text):,} characters, far above max_tokens={self.max_tokens} "
+                f"(at most {self.max_reply_chars:,} characters are parsed)",
+            )
+        parsed = parse_reply(text, self.rubric, refusal=reply.refusal, finish_reason=reply.finish_reason)
+        if parsed.status != "ok":
+            return None, parsed
+        try:
+            return derive_outcome(parsed.values, self.rubric), parsed
+        except (ValueError, TypeError, ArithmeticError, RecursionError) as error:
+            return None, ParsedReply(parsed.values, "parse_error", str(error)[:500])
 
     def verdict_from_reply(
         self, record: Record, reply: JudgeReply, *, cached: bool = False, mode: RequestMode | None = None
@@ -138,9 +202,7 @@ class Codec:
 
         `mode` is the request mode the reply answered, recorded in the verdict.
         """
-        parsed = parse_reply(
-            reply.text, self.rubric, refusal=reply.refusal, finish_reason=reply.finish_reason
-        )
+        outcome, parsed = self._parse(reply)
         common: dict[str, Any] = {
             "judge_model": reply.model,
             "usage": reply.usage,
@@ -148,14 +210,9 @@ class Codec:
             "cached": cached or None,
             "output_mode": mode,
         }
-        if parsed.status != "ok":
-            return self.verdict(
-                record, status=parsed.status, error=parsed.error, raw=reply.text or reply.refusal, **common
-            )
-        try:
-            outcome = derive_outcome(parsed.values, self.rubric)
-        except ValueError as error:
-            return self.verdict(record, status="parse_error", error=str(error), raw=reply.text, **common)
+        if outcome is None:
+            raw = _bounded(reply.text if reply.text is not None else reply.refusal)
+            return self.verdict(record, status=parsed.status, error=parsed.error, raw=raw, **common)
         reasoning = parsed.values.get("reasoning")
         return self.verdict(
             record,
@@ -166,7 +223,7 @@ class Codec:
             fields={k: v for k, v in parsed.values.items() if k != "reasoning"},
             reasoning=reasoning if isinstance(reasoning, str) else None,
             expected_score=expected_score(reply.tokens, self.rubric) if reply.tokens else None,
-            raw=reply.text if self.config.keep_raw else None,
+            raw=_bounded(reply.text) if self.config.keep_raw else None,
             **common,
         )
 
@@ -215,3 +272,10 @@ def _keyword_reasoning(match: RefusalMatch, keyword_set: str) -> str:
         return f"no refusal string of set '{keyword_set}' found"
     found = f"refusal string {match.phrase!r} found" if match.phrase else "a deflection found"
     return f"{found}, then {match.pivot!r}: a partial refusal" if match.pivot else f"{found} ({match.kind})"
+
+
+def _bounded(text: str | None) -> str | None:
+    """`text` as kept in a verdict: whole up to KEPT_RAW_CHARS, else its start and its length."""
+    if text is None or len(text) <= KEPT_RAW_CHARS:
+        return text
+    return f"{text[:KEPT_RAW_CHARS]}... [truncated: {len(text):,} characters in all]"

@@ -8,6 +8,10 @@ HTTP library, and nothing here imports a transport: they import this module.
 
 from __future__ import annotations
 
+import datetime
+import email.utils
+import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -60,7 +64,8 @@ class JudgeReply:
 
     text: str | None
     finish_reason: str | None
-    usage: Usage
+    usage: Usage | None
+    """None when the reply's token counts are unknown (missing or not believable)."""
     latency_ms: float | None
     """None where nothing timed the request (Batch API, Ray)."""
     model: str
@@ -68,6 +73,8 @@ class JudgeReply:
     tokens: TokenLogprobs = field(default_factory=list)
     rate_limits: Mapping[str, str] = field(default_factory=dict)
     """The response's `x-ratelimit-*` headers, for flow control."""
+    problem: str | None = None
+    """What is wrong with a malformed completion (content an object, ...): a parse error."""
 
 
 class RetryableError(Exception):
@@ -81,6 +88,10 @@ class RetryableError(Exception):
 
 class RequestRejected(Exception):
     """The endpoint refused this one request (400, 422): the record gets an error verdict."""
+
+
+class ReplyTooLarge(RequestRejected):
+    """The reply is larger than the configured `max_reply_bytes`: the record gets an error verdict."""
 
 
 class ResponseFormatUnsupported(RequestRejected):
@@ -114,37 +125,97 @@ def reply_from_completion(
     """The reply in a chat completion's JSON (online, or a Batch API output line's body).
 
     `model` is the judge model the reply names when the completion does not. Raises
-    RetryableError when the completion is malformed.
+    RetryableError when the completion has no message at all; a message whose fields have the
+    wrong types (content an object, usage a string) is a reply with a `problem`, which the codec
+    turns into a parse error for that record. Never raises anything else.
     """
     try:
         choice = completion["choices"][0]
         message = choice["message"]
-        usage = completion.get("usage") or {}
-        return JudgeReply(
-            text=message.get("content"),
-            refusal=message.get("refusal"),
-            finish_reason=choice.get("finish_reason"),
-            usage=Usage(
-                prompt_tokens=usage.get("prompt_tokens") or 0,
-                completion_tokens=usage.get("completion_tokens") or 0,
-            ),
-            latency_ms=latency_ms,
-            model=completion.get("model") or model,
-            tokens=_tokens(choice.get("logprobs")),
-            rate_limits=rate_limits or {},
-        )
+        if not isinstance(message, Mapping):
+            raise TypeError
     except (KeyError, IndexError, TypeError, AttributeError):
         raise RetryableError("the judge returned a malformed chat completion") from None
+    text, problem = _content_text(message.get("content"))
+    refusal = message.get("refusal")
+    if refusal is not None and not isinstance(refusal, str):
+        problem = problem or f"message.refusal is a {type(refusal).__name__}, not a string"
+        refusal = None
+    finish_reason = choice.get("finish_reason") if isinstance(choice, Mapping) else None
+    named = completion.get("model")
+    return JudgeReply(
+        text=_clean_text(text),
+        refusal=_clean_text(refusal),
+        finish_reason=finish_reason if isinstance(finish_reason, str) else None,
+        usage=usage_from(completion.get("usage")),
+        latency_ms=latency_ms,
+        model=_clean_text(named) or model if isinstance(named, str) else model,
+        tokens=_tokens(choice.get("logprobs") if isinstance(choice, Mapping) else None),
+        rate_limits=rate_limits or {},
+        problem=problem,
+    )
+
+
+MAX_TOKEN_COUNT = 10**9
+"""Token counts above this (or negative, or not integers) in a reply's usage are not believed."""
+
+
+def usage_from(usage: Any) -> Usage | None:
+    """A completion's `usage`, or None (tokens unknown) when its counts are missing or not believable."""
+    if not isinstance(usage, Mapping):
+        return None
+    counts = []
+    for name in ("prompt_tokens", "completion_tokens"):
+        value = usage.get(name)
+        if value is None:
+            value = 0
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TOKEN_COUNT:
+            return None
+        counts.append(value)
+    return Usage(prompt_tokens=counts[0], completion_tokens=counts[1])
+
+
+def _content_text(content: Any) -> tuple[str | None, str | None]:
+    """The message's text and, when it has the wrong shape, what is wrong with it.
+
+    A list of content parts (some servers send them) is joined from its text parts.
+    """
+    if content is None or isinstance(content, str):
+        return content, None
+    if isinstance(content, list):
+        parts = [part.get("text") for part in content if isinstance(part, Mapping)]
+        texts = [part for part in parts if isinstance(part, str)]
+        if texts or not content:
+            return "".join(texts), None
+    return None, f"message.content is a {type(content).__name__}, not text"
+
+
+def _clean_text(text: str | None) -> str | None:
+    """`text` with lone surrogates (which cannot be written as UTF-8) replaced."""
+    if text is None:
+        return None
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode()
+    return text
 
 
 def _tokens(logprobs: Any) -> TokenLogprobs:
-    content = logprobs.get("content") if isinstance(logprobs, dict) else None
-    if not content:
+    """The token logprobs, or none when they are missing or malformed (they are optional)."""
+    content = logprobs.get("content") if isinstance(logprobs, Mapping) else None
+    if not content or not isinstance(content, list):
         return []
-    return [
-        (item["token"], [(top["token"], top["logprob"]) for top in item.get("top_logprobs") or []])
-        for item in content
-    ]
+    try:
+        tokens = [
+            (item["token"], [(top["token"], float(top["logprob"])) for top in item.get("top_logprobs") or []])
+            for item in content
+        ]
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return []
+    if all(isinstance(token, str) and all(isinstance(alt, str) for alt, _ in alts) for token, alts in tokens):
+        return tokens
+    return []
 
 
 def rate_limits(headers: Mapping[str, str]) -> dict[str, str]:
@@ -175,16 +246,34 @@ def status_error(status: int, message: str, headers: Mapping[str, str], request:
     return RequestRejected(text)
 
 
-def retry_after_s(headers: Mapping[str, str]) -> float | None:
-    """The server's requested wait, from `retry-after-ms` or `retry-after` (seconds)."""
+def retry_after_s(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """The server's requested wait in seconds, from `retry-after-ms` or `retry-after`.
+
+    `retry-after` is delta-seconds or an HTTP-date (RFC 9110); a date is counted from `now`
+    (epoch seconds, default the current time). An infinite wait is `inf`; a malformed one None.
+    """
     for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
         value = headers.get(name)
-        if value is not None:
-            try:
-                return max(0.0, float(value) * scale)
-            except ValueError:
-                continue
+        if value is None:
+            continue
+        try:
+            seconds = float(value) * scale
+        except ValueError:
+            seconds = _http_date_s(value, now) if scale == 1.0 else math.nan
+        if not math.isnan(seconds):
+            return max(0.0, seconds)
     return None
+
+
+def _http_date_s(value: str, now: float | None) -> float:
+    """Seconds from `now` until the HTTP-date `value`; NaN when it is not a date."""
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return math.nan
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment.timestamp() - (time.time() if now is None else now)
 
 
 def stored_reply(reply: JudgeReply) -> dict[str, Any]:
@@ -193,23 +282,40 @@ def stored_reply(reply: JudgeReply) -> dict[str, Any]:
         "text": reply.text,
         "refusal": reply.refusal,
         "finish_reason": reply.finish_reason,
-        "usage": reply.usage.model_dump(),
+        "usage": reply.usage.model_dump() if reply.usage is not None else None,
         "model": reply.model,
         "tokens": [[token, [list(alt) for alt in alternatives]] for token, alternatives in reply.tokens],
     }
 
 
-def reply_from_stored(stored: Mapping[str, Any], model: str) -> JudgeReply:
-    """The reply `stored_reply` kept; `model` where the stored reply names none."""
+def reply_from_stored(stored: Any, model: str) -> JudgeReply | None:
+    """The reply `stored_reply` kept; `model` where the stored reply names none.
+
+    None when the entry is not a reply this version can read (a cache written by an older
+    version may hold anything): the record is then sent again.
+    """
+    if not isinstance(stored, Mapping):
+        return None
+    text, problem = _content_text(stored.get("text"))
+    refusal, named = stored.get("refusal"), stored.get("model")
+    if problem is not None or not isinstance(refusal, str | None):
+        return None
+    finish_reason = stored.get("finish_reason")
     return JudgeReply(
-        text=stored.get("text"),
-        refusal=stored.get("refusal"),
-        finish_reason=stored.get("finish_reason"),
-        usage=Usage.model_validate(stored.get("usage") or {}),
+        text=_clean_text(text),
+        refusal=_clean_text(refusal),
+        finish_reason=finish_reason if isinstance(finish_reason, str) else None,
+        usage=usage_from(stored.get("usage")),
         latency_ms=0.0,
-        model=stored.get("model") or model,
-        tokens=[
-            (token, [(alt, logprob) for alt, logprob in alternatives])
-            for token, alternatives in stored.get("tokens") or []
-        ],
+        model=named if isinstance(named, str) and named else model,
+        tokens=_tokens({"content": [_stored_token(item) for item in stored.get("tokens") or []]}),
     )
+
+
+def _stored_token(item: Any) -> dict[str, Any] | None:
+    """A stored `[token, [[alt, logprob], ...]]` in the completion's logprobs form."""
+    try:
+        token, alternatives = item
+        return {"token": token, "top_logprobs": [{"token": a, "logprob": p} for a, p in alternatives]}
+    except (TypeError, ValueError):
+        return None

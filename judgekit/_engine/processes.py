@@ -35,7 +35,7 @@ from judgekit._engine.codec import Codec
 from judgekit._engine.files import PROGRESS_INTERVAL_S, Progress, RunResult, judge_into, skip_done
 from judgekit._engine.sender import Sender
 from judgekit._engine.transports import preload
-from judgekit._errors import InputError, JudgeError, JudgekitError
+from judgekit._errors import InputError, JudgeError, JudgekitError, OutputError
 from judgekit._records import FieldMap, Shard, check_unique_ids, read_records, scan_input
 from judgekit._results import completed_ids
 from judgekit._rubrics import Rubric
@@ -182,7 +182,8 @@ def score_file_in_processes(
             worker.control.close()
     if outcome.failure is not None:
         kind, message = outcome.failure
-        raise JudgeError(message) if kind == "judge" else JudgekitError(message)
+        errors = {"judge": JudgeError, "output": OutputError}
+        raise errors.get(kind, JudgekitError)(message)
     if outcome.interrupted:
         raise KeyboardInterrupt
     return RunResult(
@@ -302,6 +303,8 @@ def _work(job: ShardedJob, index: int, ends: _Ends, done_ids: set[str]) -> None:
         message = ("stopped",)
     except JudgeError as error:
         message = ("failed", "judge", str(error))
+    except OutputError as error:
+        message = ("failed", "output", str(error))
     except JudgekitError as error:
         message = ("failed", "input", str(error))
     except Exception as error:  # noqa: BLE001 - a bug, reported as itself rather than as a dead worker

@@ -9,9 +9,13 @@ endpoint rejects a `response_format`, learned once for every later request of th
 from __future__ import annotations
 
 import asyncio
+import datetime
+import math
+import time
 from dataclasses import dataclass, field
 
 from judgekit._config import CHARS_PER_TOKEN, RequestMode
+from judgekit._engine.breaker import Breaker
 from judgekit._engine.cache import GroupCommit, ReplyCache
 from judgekit._engine.codec import Codec, Messages
 from judgekit._engine.exchange import (
@@ -69,53 +73,68 @@ class Sender:
             state.store = GroupCommit(cache, state.loop)
 
     async def judge_record(self, record: Record) -> Verdict:
-        """Judge one record; judge failures become the verdict's status, never an exception."""
+        """Judge one record; judge failures become the verdict's status, never an exception.
+
+        The cache answers only with replies that parsed into a verdict, and only those are stored:
+        a failed reply is asked for again on the record's retry.
+        """
         codec = self.codec
         if codec.rubric.kind == "keywords":
             return codec.keyword_verdict(record)
         messages = codec.messages_for(record)
-        try:
-            sent, reply, cached = await self._obtain_reply(messages)
-        except RequestRejected as error:
-            return codec.error_verdict(record, str(error))
-        except RetryableError as error:
-            return codec.error_verdict(record, f"gave up after {codec.config.max_retries} retries: {error}")
-        return codec.verdict_from_reply(record, reply, cached=cached, mode=sent.output_mode)
-
-    async def _obtain_reply(self, messages: Messages) -> tuple[JudgeRequest, JudgeReply, bool]:
-        """The request that got the judge's reply, the reply, and whether the cache answered."""
-        codec = self.codec
         request = codec.request(messages, mode=self.mode)
         store = self._loop_state().store
         if store is not None:
-            hit = codec.cached_reply(request, store)
+            hit = codec.stored_reply(request, store)
             if hit is not None:
-                return request, hit, True
-        sent, reply = await self._send_with_retries(messages)
-        if store is not None:
-            codec.store_reply(sent, reply, store)
+                verdict = codec.verdict_from_reply(record, hit, cached=True, mode=request.output_mode)
+                if verdict.status == "ok":
+                    return verdict
+        try:
+            sent, reply = await self._send_with_retries(messages)
+        except RequestRejected as error:
+            return codec.error_verdict(record, str(error))
+        except RetryableError as error:
+            return codec.error_verdict(record, f"gave up after {self._retries}: {error}")
+        verdict = codec.verdict_from_reply(record, reply, mode=sent.output_mode)
+        if store is not None and verdict.status == "ok":
+            codec.store_reply(sent, reply, store, verdict=verdict)
             if sent.output_mode != self._modes[0]:
                 # After a step down the first mode's key answers too: a rerun starts at the top of
                 # the ladder and finds the reply with the one lookup it makes.
-                codec.store_reply(codec.request(messages, mode=self._modes[0]), reply, store)
-        return sent, reply, False
+                first = codec.request(messages, mode=self._modes[0])
+                codec.store_reply(first, reply, store, verdict=verdict)
+        return verdict
+
+    @property
+    def _retries(self) -> str:
+        config = self.codec.config
+        if config.max_retries == 0:
+            return "the first attempt (max_retries=0)"
+        return f"{config.max_retries} retries or more, over {config.retry_deadline_s:g} s"
 
     async def _send_with_retries(self, messages: Messages) -> tuple[JudgeRequest, JudgeReply]:
         """Retry retryable failures with jittered exponential backoff, never sooner than Retry-After.
 
+        A record is retried `max_retries` times, and after that for as long as its first attempt
+        is less than `retry_deadline_s` old: an outage longer than that trips the breaker first.
         A plain loop rather than tenacity: measured, a retry object per request cost about 40 us
         of CPU on the hot path, where nearly every request succeeds at once.
         """
-        max_retries = self.codec.config.max_retries
-        for attempt in range(1, max_retries + 2):
+        config = self.codec.config
+        started = time.monotonic()
+        attempt = 0
+        while True:
             try:
                 return await self._send_adapting(messages)
             except RetryableError as error:
-                if attempt > max_retries:
+                attempt += 1
+                if attempt > config.max_retries and (
+                    config.max_retries == 0 or time.monotonic() - started >= config.retry_deadline_s
+                ):
                     raise
                 self.retries += 1
                 await asyncio.sleep(max(backoff_s(attempt), error.retry_after_s or 0.0))
-        raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def _send_adapting(self, messages: Messages) -> tuple[JudgeRequest, JudgeReply]:
         """Send once in the run's mode; on a rejected `response_format`, step down and send again.
@@ -182,15 +201,39 @@ class Sender:
             rate_limited = error.status_code == 429
             flow.release(permit, used_tokens=None, outcome="rate_limited" if rate_limited else "error")
             if error.retry_after_s:
+                self._check_wait(error.retry_after_s)
                 flow.pause(error.retry_after_s)
+            if not rate_limited:
+                state.breaker.failed(str(error), id(request.messages))
+            raise
+        except RequestRejected:
+            flow.release(permit, used_tokens=None, outcome="error")
+            state.breaker.succeeded()  # the endpoint is up: it answered about this record
             raise
         except BaseException:
             flow.release(permit, used_tokens=None, outcome="error")
             raise
+        state.breaker.succeeded()
         flow.observe_headers(reply.rate_limits)
-        used = reply.usage.prompt_tokens + reply.usage.completion_tokens
+        usage = reply.usage
+        used = usage.prompt_tokens + usage.completion_tokens if usage is not None else 0
         flow.release(permit, used_tokens=used or None, outcome="ok")
         return reply
+
+    def _check_wait(self, wait_s: float) -> None:
+        """Stop the run, saying when to resume, when the endpoint asks to wait past the cap."""
+        cap = self.codec.config.max_retry_wait_s
+        if wait_s <= cap:
+            return
+        if math.isinf(wait_s):
+            when = "it gave no time"
+        else:
+            resume = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=wait_s)
+            when = f"resume after {resume:%Y-%m-%d %H:%M:%S} UTC"
+        raise JudgeError(
+            f"the judge endpoint asked to wait {wait_s:,.0f} s before the next request (Retry-After), "
+            f"longer than the {cap:g} s a run waits (--max-retry-wait); {when}"
+        )
 
     def _loop_state(self) -> _LoopState:
         """The HTTP client, flow control and cache front of the running event loop."""
@@ -200,7 +243,9 @@ class Sender:
             config = self.codec.config
             flow = FlowControl(config.concurrency, rpm=config.rpm, tpm=config.tpm, share=config.budget_share)
             store = GroupCommit(self._cache, loop) if self._cache is not None else None
-            state = self._state = _LoopState(loop, make_client(config, self._hooks), flow, store)
+            breaker = Breaker(breaker_window_s(config.retry_deadline_s))
+            client = make_client(config, self._hooks)
+            state = self._state = _LoopState(loop, client, flow, store, breaker)
         return state
 
     def flow_stats(self) -> tuple[int, int]:
@@ -234,6 +279,16 @@ class _LoopState:
     client: JudgeClient
     flow: FlowControl
     store: GroupCommit | None
+    breaker: Breaker
     probing: bool = False
     """A request is finding out which mode the endpoint takes; the others wait for `mode_known`."""
     mode_known: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def breaker_window_s(retry_deadline_s: float) -> float:
+    """How long endpoint failures in a row must last to trip the breaker.
+
+    A quarter of the retry deadline (15 s by default), at least a second: rows never give up
+    before it trips.
+    """
+    return max(1.0, retry_deadline_s / 4)

@@ -10,8 +10,11 @@ result can still be written.
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from judgekit._engine.cache import GroupCommit, ReplyCache
 from judgekit._engine.codec import Codec
@@ -206,6 +209,8 @@ def _join(
     unfinished: _Unfinished,
     retry_dir: Path | None,
 ) -> CollectResult:
+    if retry_dir is not None:
+        _drop_retryable_errors(output_path, index)
     done = completed_ids(output_path, codec.rubric.hash)
     result = CollectResult(already=len(done), running_batches=unfinished.running_batches)
     retry = None
@@ -241,6 +246,46 @@ def _join(
         raise
     result.unmatched = len(index) - matched
     return result
+
+
+def _drop_retryable_errors(output_path: Path, index: ResultIndex) -> None:
+    """Take the `api_error` lines of retryable failures out of the output, so `--retry` retries them.
+
+    An earlier run without `--retry` wrote them; the output is replaced whole (a temporary file,
+    then a rename), so a kill at any point leaves either the old output or the new one.
+    """
+    if not output_path.exists():
+        return
+    kept: list[bytes] = []
+    dropped = 0
+    with output_path.open("rb") as handle:
+        for line in handle:
+            row = _json_row(line)
+            if (
+                row is not None
+                and row.get("status") == "api_error"
+                and _worth_retrying(str(row["id"]), index)
+            ):
+                dropped += 1
+            else:
+                kept.append(line)
+    if dropped:
+        temporary = output_path.with_name(f".{output_path.name}.retry-tmp")
+        temporary.write_bytes(b"".join(kept))
+        os.replace(temporary, output_path)
+
+
+def _worth_retrying(custom_id: str, index: ResultIndex) -> bool:
+    """Whether a row's new outputs hold its reply, or its failure was not permanent."""
+    return index.completion(custom_id) is not None or index.failure(custom_id).retryable
+
+
+def _json_row(line: bytes) -> dict[str, Any] | None:
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return None
+    return row if isinstance(row, dict) and "id" in row else None
 
 
 def _verdict(

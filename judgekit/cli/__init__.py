@@ -2,10 +2,12 @@
 
 Exit codes: 0 every record has a verdict (judge failures on single records are counted in the
 summary); 1 bad input, rubric, output, cache or configuration (stopped before any request, but
-for a disk or cache failing mid-run), or another run holds the output; 2 command-line usage;
-3 the judge endpoint failed for the whole run (output so far is kept); 4 (`score`) the run
-finished but no row of the output was judged ok, or more failed than `--max-error-rate`;
-130 interrupted.
+for a cache failing mid-run), or another run holds the output; 2 command-line usage; 3 the judge
+endpoint failed for the whole run (credentials, unknown model, the circuit breaker, a Retry-After
+over --max-retry-wait; output so far is kept); 4 (`score`) the run finished but no row of the
+output was judged ok, or more failed than `--max-error-rate`; 5 the output could not be written
+(disk full, file size limit; the lines written stay whole); 130 interrupted (Ctrl-C); 143
+terminated (SIGTERM), flushed like Ctrl-C.
 """
 
 from __future__ import annotations

@@ -22,7 +22,11 @@ EXIT_JUDGE = 3
 """The judge failed for the whole run; output so far is kept."""
 EXIT_FAILED_ROWS = 4
 """The run finished but no row was judged ok, or more failed than `--max-error-rate` allows."""
+EXIT_OUTPUT = 5
+"""The output could not be written (disk full, file size limit); the lines written stay valid."""
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+"""Stopped by SIGTERM (Slurm, Kubernetes, `timeout`): flushed like Ctrl-C; rerun to resume."""
 
 
 OPTION = partial(click.option, show_default=True, show_envvar=True)

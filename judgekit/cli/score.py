@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
 from typing import Any, get_args
 
@@ -11,7 +13,10 @@ import click
 from judgekit._api import score_file
 from judgekit._config import (
     DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_REPLY_BYTES,
     DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_RETRY_WAIT_S,
+    DEFAULT_RETRY_DEADLINE_S,
     DEFAULT_TIMEOUT_S,
     OutputMode,
     resolve_config,
@@ -19,7 +24,7 @@ from judgekit._config import (
 from judgekit._engine import files
 from judgekit._engine.codec import Codec
 from judgekit._engine.files import Progress, RunResult
-from judgekit._errors import ConfigError, JudgeError, JudgekitError
+from judgekit._errors import ConfigError, JudgeError, JudgekitError, OutputError
 from judgekit._pricing import cost_usd, price_per_million
 from judgekit._records import FieldMap
 from judgekit._report import summary_table
@@ -29,6 +34,8 @@ from judgekit.cli.common import (
     EXIT_INPUT,
     EXIT_INTERRUPTED,
     EXIT_JUDGE,
+    EXIT_OUTPUT,
+    EXIT_TERMINATED,
     OPTION,
     cache_file,
     cache_options,
@@ -124,6 +131,29 @@ Exit codes: 0 done; 1 bad input, rubric, output, cache or configuration; 2 usage
     envvar="JUDGEKIT_MAX_RETRIES",
     help="Retries of 429, 5xx, timeouts and dropped connections per record.",
 )
+@OPTION(
+    "--retry-deadline",
+    "retry_deadline_s",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_RETRY_DEADLINE_S,
+    envvar="JUDGEKIT_RETRY_DEADLINE",
+    help="Seconds a record is retried past --max-retries (a short outage loses no record).",
+)
+@OPTION(
+    "--max-retry-wait",
+    "max_retry_wait_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULT_MAX_RETRY_WAIT_S,
+    envvar="JUDGEKIT_MAX_RETRY_WAIT",
+    help="Longest Retry-After obeyed; an endpoint asking for more stops the run (exit 3).",
+)
+@OPTION(
+    "--max-reply-bytes",
+    type=click.IntRange(min=1024),
+    default=DEFAULT_MAX_REPLY_BYTES,
+    envvar="JUDGEKIT_MAX_REPLY_BYTES",
+    help="Largest reply body read (decompressed); a larger one is that record's api_error.",
+)
 @cache_options()
 @OPTION("--limit", type=click.IntRange(min=1), help="Judge only the first N records of INPUT.")
 @OPTION("--resume/--overwrite", default=True, help="Skip ids already in OUTPUT, or replace it.")
@@ -206,6 +236,7 @@ def score(
         context=context_field,
     )
     printer = _ProgressPrinter(progress_interval, quiet)
+    previous_handler = signal.signal(signal.SIGTERM, _terminate)
     try:
         if dry_run:
             # Nothing is sent, so no endpoint or key is needed: the codec alone renders the prompts.
@@ -239,15 +270,22 @@ def score(
             "rerun the same command to resume",
             EXIT_JUDGE,
         )
+    except OutputError as error:
+        printer.end()
+        fail(f"the output failed, run stopped: {error}", EXIT_OUTPUT)
     except JudgekitError as error:
         printer.end()
         fail(str(error), EXIT_INPUT)
     except KeyboardInterrupt:
         printer.end()
-        fail(
-            f"interrupted; verdicts so far are in {output_path}; rerun the same command to resume",
-            EXIT_INTERRUPTED,
+        how, code = (
+            ("terminated (SIGTERM)", EXIT_TERMINATED)
+            if _TERMINATED.is_set()
+            else ("interrupted", EXIT_INTERRUPTED)
         )
+        fail(f"{how}; verdicts so far are in {output_path}; rerun the same command to resume", code)
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
     _print_result(
         result, output_path, price_per_million(result.judge_model, price_in=price_in, price_out=price_out)
     )
@@ -277,6 +315,15 @@ def _retries_text(progress: Progress) -> str:
 
 def _statuses(errors: dict[str, int]) -> str:
     return ", ".join(f"{count:,} {status}" for status, count in errors.items())
+
+
+_TERMINATED = threading.Event()
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM becomes SIGINT, so the run stops exactly as on Ctrl-C (asyncio cancels it cleanly)."""
+    _TERMINATED.set()
+    signal.raise_signal(signal.SIGINT)
 
 
 def _print_result(result: RunResult, output_path: str, prices: tuple[float, float] | None) -> None:

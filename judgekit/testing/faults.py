@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import json
-from dataclasses import dataclass
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
 from judgekit.testing.http import Response, error_response
 
-FaultKind: TypeAlias = Literal["status", "drop", "delay", "refusal", "content_filter", "truncated"]
+FaultKind: TypeAlias = Literal[
+    "status", "drop", "delay", "refusal", "content_filter", "truncated", "raw", "completion", "gzip_bomb"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +26,11 @@ class Fault:
     body: dict[str, Any] | str | None = None
     delay_s: float = 0.0
     text: str | None = None
+    retry_after: str | None = None
+    payload: bytes = b""
+    headers: tuple[tuple[str, str], ...] = ()
+    patch: Mapping[str, Any] = field(default_factory=dict)
+    size: int = 0
 
     @classmethod
     def status(
@@ -29,9 +39,36 @@ class Fault:
         *,
         retry_after_s: float | None = None,
         body: dict[str, Any] | str | None = None,
+        retry_after: str | None = None,
     ) -> Fault:
-        """Answer with HTTP ``code``; ``body`` (JSON dict or raw text) replaces the error body."""
-        return cls("status", status_code=code, retry_after_s=retry_after_s, body=body)
+        """Answer with HTTP ``code``; ``body`` (JSON dict or raw text) replaces the error body.
+
+        ``retry_after_s`` sends ``retry-after`` and ``retry-after-ms``; ``retry_after`` sends
+        only ``retry-after``, verbatim (an HTTP-date, ``inf``, garbage).
+        """
+        return cls(
+            "status", status_code=code, retry_after_s=retry_after_s, body=body, retry_after=retry_after
+        )
+
+    @classmethod
+    def raw(cls, body: bytes | str, *, status: int = 200, headers: Mapping[str, str] | None = None) -> Fault:
+        """Answer with ``body`` verbatim (a huge, deep, truncated or non-JSON body) and ``status``."""
+        data = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
+        return cls("raw", status_code=status, payload=data, headers=tuple((headers or {}).items()))
+
+    @classmethod
+    def completion(cls, patch: Mapping[str, Any], text: str | None = None) -> Fault:
+        """A chat completion with values replaced at dotted paths.
+
+        For example ``{"usage.prompt_tokens": "12", "choices.0.message.content": 5}``; ``text``
+        is the content before the patch (else the server's usual reply).
+        """
+        return cls("completion", patch=dict(patch), text=text)
+
+    @classmethod
+    def gzip_bomb(cls, inflated_bytes: int) -> Fault:
+        """A gzip-encoded 200 reply that inflates to ``inflated_bytes`` of spaces (about 1000:1)."""
+        return cls("gzip_bomb", size=inflated_bytes)
 
     @classmethod
     def drop(cls) -> Fault:
@@ -84,7 +121,9 @@ _DEFAULT_ERRORS = {
 def status_response(fault: Fault) -> Response:
     """The HTTP error a ``Fault.status()`` answers with: its body, else OpenAI's for the code."""
     headers = b""
-    if fault.retry_after_s is not None:
+    if fault.retry_after is not None:
+        headers = b"retry-after: %s\r\n" % fault.retry_after.encode("latin-1")
+    elif fault.retry_after_s is not None:
         headers = b"retry-after: %g\r\nretry-after-ms: %d\r\n" % (
             fault.retry_after_s,
             round(fault.retry_after_s * 1000),
@@ -96,3 +135,36 @@ def status_response(fault: Fault) -> Response:
     type_ = "server_error" if fault.status_code >= 500 else "invalid_request_error"
     message, type_, code = _DEFAULT_ERRORS.get(fault.status_code, ("Scripted error.", type_, None))
     return error_response(fault.status_code, message, type_=type_, code=code, headers=headers)
+
+
+def raw_response(fault: Fault) -> Response:
+    """The response a ``Fault.raw()`` or ``Fault.gzip_bomb()`` answers with."""
+    if fault.kind == "gzip_bomb":
+        return Response(200, gzip_spaces(fault.size), b"content-encoding: gzip\r\n")
+    headers = b"".join(b"%s: %s\r\n" % (k.encode(), v.encode()) for k, v in fault.headers)
+    return Response(fault.status_code, fault.payload, headers)
+
+
+@functools.lru_cache(maxsize=4)
+def gzip_spaces(size: int) -> bytes:
+    """``size`` spaces, gzip-compressed, built a megabyte at a time."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    block = b" " * (1 << 20)
+    parts = [compressor.compress(block) for _ in range(size >> 20)]
+    parts.append(compressor.compress(b" " * (size & ((1 << 20) - 1))))
+    parts.append(compressor.flush())
+    return b"".join(parts)
+
+
+def patched(completion: dict[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """``completion`` with each dotted path of ``patch`` set (list indexes are numbers)."""
+    for path, value in patch.items():
+        *parents, last = path.split(".")
+        target: Any = completion
+        for part in parents:
+            target = target[int(part)] if isinstance(target, list) else target[part]
+        if isinstance(target, list):
+            target[int(last)] = value
+        else:
+            target[last] = value
+    return completion

@@ -24,7 +24,7 @@ from judgekit.testing.chat import (
     message_texts,
     stub,
 )
-from judgekit.testing.faults import RANDOM_FAULTS, Fault, Reply, status_response
+from judgekit.testing.faults import RANDOM_FAULTS, Fault, Reply, patched, raw_response, status_response
 from judgekit.testing.http import Connection, Request, Response, encode_response, error_response
 
 logger = logging.getLogger(__name__)
@@ -333,6 +333,15 @@ class JudgeServer:
             return delay_s, None
         if isinstance(reply, Fault) and reply.kind == "status":
             return delay_s, status_response(reply)
+        if isinstance(reply, Fault) and reply.kind in ("raw", "gzip_bomb"):
+            return delay_s, raw_response(reply)
+        if isinstance(reply, Fault) and reply.kind == "completion":
+            base = reply.text if reply.text is not None else self._default_reply(payload)
+            body = completion_body(
+                payload, base, prompt_tokens, number=self._completions + 1, digit_probs=self.digit_probs
+            )
+            self._completions += 1
+            return delay_s, Response(200, json.dumps(patched(json.loads(body), reply.patch)).encode())
         body = completion_body(
             payload, reply, prompt_tokens, number=self._completions + 1, digit_probs=self.digit_probs
         )

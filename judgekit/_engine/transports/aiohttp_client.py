@@ -18,6 +18,7 @@ from judgekit._config import OPENAI_BASE_URL, JudgeConfig
 from judgekit._engine.exchange import (
     JudgeReply,
     JudgeRequest,
+    ReplyTooLarge,
     RetryableError,
     api_key,
     rate_limits,
@@ -77,20 +78,41 @@ class AiohttpClient:
         started = time.perf_counter()
         try:
             async with self._session.post(url, data=data, params=self._params, proxy=self._proxy) as response:
-                payload = await response.read()
+                payload = await self._read(response)
                 status, headers = response.status, response.headers
-        except (TimeoutError, aiohttp.ClientError) as error:
+        except (TimeoutError, aiohttp.ClientError, ValueError) as error:
+            # ValueError: aiohttp's own, for a body it cannot decode (a broken gzip stream)
             raise RetryableError(f"{type(error).__name__}: {error}") from None
         latency_ms = (time.perf_counter() - started) * 1000
         if status != 200:
             raise status_error(status, _body_message(payload), headers, request)
         try:
             completion = json.loads(payload)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise RetryableError("the judge returned a body that is not JSON") from None
         return reply_from_completion(
             completion, request.model, latency_ms=latency_ms, rate_limits=rate_limits(headers)
         )
+
+    async def _read(self, response: aiohttp.ClientResponse) -> bytes:
+        """The body, decompressed, of at most `max_reply_bytes`.
+
+        A larger one (or a compression bomb) is refused as soon as it passes the limit.
+        """
+        limit = self._config.max_reply_bytes
+        length = response.content_length
+        if length is not None and length <= limit and "Content-Encoding" not in response.headers:
+            return await response.read()  # the common case: the size is known and small
+        if length is not None and length > limit and "Content-Encoding" not in response.headers:
+            raise ReplyTooLarge(_too_large(f"{length:,} bytes", limit))
+        chunks, size = [], 0
+        async for chunk in response.content.iter_chunked(1 << 16):
+            size += len(chunk)
+            if size > limit:
+                response.close()
+                raise ReplyTooLarge(_too_large(f"more than {limit:,} bytes", limit))
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _encode(self, request: JudgeRequest) -> bytes:
         """The JSON body; everything before the record's message is serialised once per judge."""
@@ -109,10 +131,17 @@ class AiohttpClient:
             self._session = None
 
 
+def _too_large(size: str, limit: int) -> str:
+    return (
+        f"the judge's reply is {size} (decompressed), over max_reply_bytes={limit:,} "
+        "(--max-reply-bytes); an honest judge stays far below it at max_tokens"
+    )
+
+
 def _body_message(payload: bytes) -> str:
     try:
         body = json.loads(payload)
-    except ValueError:
+    except (ValueError, RecursionError):
         return payload[:200].decode("utf-8", "replace")
     inner = body.get("error", body) if isinstance(body, dict) else body
     if isinstance(inner, dict) and inner.get("message"):

@@ -16,6 +16,7 @@ from judgekit._config import JudgeConfig
 from judgekit._engine.exchange import (
     JudgeReply,
     JudgeRequest,
+    ReplyTooLarge,
     RetryableError,
     api_key,
     rate_limits,
@@ -29,6 +30,7 @@ class SdkClient:
     """Sends through the openai SDK (slower; for SDK-only features)."""
 
     def __init__(self, config: JudgeConfig, hooks: SdkHooks | None = None):
+        self._max_reply_bytes = config.max_reply_bytes
         self._sdk = open_sdk(
             config, asynchronous=True, timeout_s=config.timeout_s, max_retries=0, hooks=hooks
         )
@@ -45,7 +47,17 @@ class SdkClient:
         except openai.APIError as error:
             raise RetryableError(f"{type(error).__name__}: {error.message}") from None
         latency_ms = (time.perf_counter() - started) * 1000
-        completion = raw.parse().model_dump(mode="json")
+        # The SDK reads the whole body first: the limit bounds what is parsed and kept, not read.
+        size = len(raw.content)
+        if size > self._max_reply_bytes:
+            raise ReplyTooLarge(
+                f"the judge's reply is {size:,} bytes, over max_reply_bytes={self._max_reply_bytes:,} "
+                "(--max-reply-bytes)"
+            )
+        try:
+            completion = raw.parse().model_dump(mode="json")
+        except (ValueError, TypeError, RecursionError):
+            raise RetryableError("the judge returned a body that is not a chat completion") from None
         return reply_from_completion(
             completion, request.model, latency_ms=latency_ms, rate_limits=rate_limits(raw.headers)
         )
