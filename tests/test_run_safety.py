@@ -658,7 +658,7 @@ def test_a_file_size_limit_mid_run_is_a_clean_error_and_the_rerun_resumes(tmp_pa
         resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, resource.RLIM_INFINITY))
 
     limited = subprocess.run(command, capture_output=True, text=True, check=False, preexec_fn=small_files)
-    assert limited.returncode == 1 and "cannot write verdicts: File too large" in limited.stderr
+    assert limited.returncode == 5 and "could not write verdicts (File too large)" in limited.stderr
     assert "Traceback" not in limited.stderr and 0 < output.stat().st_size <= 20_000
     rerun = subprocess.run(command, capture_output=True, text=True, check=False)
     assert rerun.returncode == 0, rerun.stderr
