@@ -448,6 +448,10 @@ def expected_score(tokens: TokenLogprobs, rubric: Rubric) -> float | None:
     return None
 
 
+SMALL_SCALE = 10
+"""Integer fields spanning at most this many steps also list their values (`enum`) in the schema."""
+
+
 def reply_schema(rubric: Rubric) -> dict[str, Any]:
     """JSON schema of the reply the rubric asks for (for `response_format` / guided decoding)."""
     properties = {field.name: _field_schema(field, rubric) for field in rubric.fields}
@@ -464,7 +468,11 @@ def _field_schema(field: RubricField, rubric: Rubric) -> dict[str, Any]:
     if field.type in ("integer", "number"):
         schema = {"type": field.type, "minimum": field.minimum, "maximum": field.maximum}
         if field.type == "integer":
-            schema = {**schema, "minimum": int(field.minimum or 0), "maximum": int(field.maximum or 0)}
+            low, high = int(field.minimum or 0), int(field.maximum or 0)
+            schema = {**schema, "minimum": low, "maximum": high}
+            if high - low <= SMALL_SCALE:
+                # Grammar-based servers (llama.cpp) ignore minimum/maximum but enforce enum.
+                schema["enum"] = list(range(low, high + 1))
     elif field.type == "enum":
         schema = {"type": "string", "enum": list(field.values or ())}
     elif field.type == "category":

@@ -107,3 +107,11 @@ def test_expected_score_weights_the_score_token() -> None:
     skewed = [("score: ", []), ("5", [("5", -0.105), ("4", -2.303)])]
     assert 4.85 < (expected_score(skewed, POLICY) or 0) < 5
     assert expected_score([("hello", [])], POLICY) is None
+
+
+def test_small_integer_scales_list_their_values_for_grammar_servers() -> None:
+    """llama.cpp's grammars ignore minimum/maximum (a 1-5 score came back as 10) but enforce enum."""
+    from judgekit._verdicts import reply_schema
+
+    score = reply_schema(load_rubric("policy"))["properties"]["score"]
+    assert score["enum"] == [1, 2, 3, 4, 5] and (score["minimum"], score["maximum"]) == (1, 5)
