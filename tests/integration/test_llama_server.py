@@ -46,6 +46,9 @@ QUEUE_TIMEOUTS = (
     "a timed-out request is sent again (the server still computes the first): a timeout storm"
 )
 
+COMPLETED = (0, 4)
+"""Exit codes of a run that went through every row: 4 says no row parsed into a verdict, which a
+135M model's replies often do not (the tests here check the engine, not the model's judgement)."""
 MAX_TOKENS = "160"
 """Grammar-constrained generation runs at 2-7 tokens/s here: a short budget keeps each request
 under a minute (a reply cut short is a parse_error, which these tests allow)."""
@@ -121,7 +124,7 @@ def test_every_rubric_in_every_output_mode(
         assert code == 3 and "--output-mode" in err, err
         assert time.monotonic() - started < 30 and not verdicts
         return
-    assert code == 0, err
+    assert code in COMPLETED, err
     assert len(verdicts) == ROWS
     counts = statuses(verdicts)
     assert counts["api_error"] < ROWS, f"every row is api_error: {verdicts[0].get('error')}"
@@ -139,7 +142,7 @@ def test_logprobs_give_an_expected_score(llama_server: LlamaServer, records: Pat
         llama_server, records, tmp_path / "out.jsonl", "--rubric", "behavior", "--output-mode", "text",
         "--logprobs",
     )  # fmt: skip
-    assert code == 0, err
+    assert code in COMPLETED, err
     ok = [v for v in verdicts if v["status"] == "ok"]
     assert ok, statuses(verdicts)
     assert all(v.get("expected_score") is not None for v in ok)
@@ -152,7 +155,7 @@ def test_both_transports_judge_every_row(llama_server: LlamaServer, records: Pat
             llama_server, records, tmp_path / f"{transport}.jsonl", "--rubric", "behavior",
             "--output-mode", "text", "--transport", transport, "--keep-raw",
         )  # fmt: skip
-        assert code == 0, err
+        assert code in COMPLETED, err
         assert statuses(verdicts)["api_error"] == 0, verdicts
         outcomes[transport] = sorted(v["id"] for v in verdicts)
     # Replies are not compared: at temperature 0 llama.cpp still varies when it reuses the
@@ -177,7 +180,7 @@ def queue_baseline(llama_server: LlamaServer, tmp_path_factory: pytest.TempPathF
         llama_server, source, folder / "out.jsonl", "--rubric", "behavior", "--output-mode", "text",
         "--concurrency", "1",
     )  # fmt: skip
-    assert code == 0, err
+    assert code in COMPLETED, err
     assert statuses(verdicts)["api_error"] == 0, verdicts
     assert llama_server.completions_served() - served_before == QUEUE_ROWS
     latencies = [v["latency_ms"] / 1000 for v in verdicts]
@@ -202,7 +205,7 @@ def test_concurrency_above_the_slots_queues_without_timeouts(
         "--max-retries", "1",
     )  # fmt: skip
     elapsed = time.monotonic() - started
-    assert code == 0, err
+    assert code in COMPLETED, err
     failed = [v for v in verdicts if v["status"] == "api_error"]
     assert not failed, (
         f"{len(failed)} api_error in {elapsed:.0f} s with a {timeout_s:.0f} s timeout "
@@ -222,7 +225,7 @@ def test_a_record_longer_than_the_context_gets_api_error_and_the_run_goes_on(
     code, err, verdicts = score(
         llama_server, source, tmp_path / "out.jsonl", "--rubric", "behavior", "--output-mode", "text"
     )
-    assert code == 0, err
+    assert code in COMPLETED, err
     by_id = {v["id"]: v for v in verdicts}
     assert by_id["too-long"]["status"] == "api_error"
     assert "context" in by_id["too-long"]["error"]
