@@ -98,24 +98,23 @@ def model_group(
 
 
 def _from_mean(result: MeanDifference, mdd: float) -> Difference | None:
-    if math.isnan(result.estimate):
-        return None
     method = "paired bootstrap" if result.paired else "bootstrap"
-    return Difference(
-        estimate=result.estimate,
-        low=result.low,
-        high=result.high,
-        p_value=result.p_value,
-        p_adjusted=result.p_value,
-        mdd=mdd,
-        n_baseline=result.n_b,
-        n_model=result.n_a,
+    return _difference(
+        result,
+        mdd,
         interval=f"{method} percentile ({result.n_resamples} resamples)",
         test="sign-flip permutation test" if result.paired else "permutation test",
     )
 
 
 def _from_rate(result: RateDifference, mdd: float) -> Difference | None:
+    return _difference(result, mdd, interval=result.interval_method, test=result.test_method)
+
+
+def _difference(
+    result: MeanDifference | RateDifference, mdd: float, *, interval: str, test: str
+) -> Difference | None:
+    """The report's difference for one statistic, unadjusted (Holm/BH adjust it later); None if NaN."""
     if math.isnan(result.estimate):
         return None
     return Difference(
@@ -127,8 +126,8 @@ def _from_rate(result: RateDifference, mdd: float) -> Difference | None:
         mdd=mdd,
         n_baseline=result.n_b,
         n_model=result.n_a,
-        interval=result.interval_method,
-        test=result.test_method,
+        interval=interval,
+        test=test,
     )
 
 
