@@ -4,6 +4,7 @@
     python bench/judges.py --model gpt-4o-mini --rubric behavior --rubric policy      # OpenAI (key set)
     python bench/judges.py --rubric refusal-keywords                                  # offline
     python bench/judges.py --base-url URL --model M --limit 60 --concurrency 1        # a quick look
+    python bench/judges.py --base-url URL --model M --max-tokens 160 --timeout 600    # a slow CPU model
 
 Converts the 602 validation rows shipped in tests/data/harmbench (examples/harmbench_to_jsonl.py),
 judges them with each rubric through judgekit's engine (reply cache and resume on, so a rerun
@@ -45,6 +46,11 @@ def _write(path: Path, rows: list[dict[str, object]]) -> None:
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
 
 
+def _optional(**options: object) -> dict[str, object]:
+    """The options given on the command line: the engine's defaults stand for the others."""
+    return {name: value for name, value in options.items() if value is not None}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -54,6 +60,8 @@ def main() -> None:
     parser.add_argument("--base-url", help="OpenAI-compatible endpoint (OPENAI_BASE_URL)")
     parser.add_argument("--output-mode", default="auto")
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--max-tokens", type=int, help="judge reply budget (default: the engine's)")
+    parser.add_argument("--timeout", type=float, help="per-request timeout in seconds")
     parser.add_argument("--limit", type=int, help="judge a random sample of this many rows")
     parser.add_argument("--workdir", type=Path, help="keep inputs and verdicts here (default: a temp dir)")
     args = parser.parse_args()
@@ -87,6 +95,7 @@ def main() -> None:
             base_url=args.base_url,
             output_mode=args.output_mode,
             concurrency=args.concurrency,
+            **_optional(max_tokens=args.max_tokens, timeout_s=args.timeout),
         )
         column = f"judgekit:{rubric}"
         columns.append(column)
