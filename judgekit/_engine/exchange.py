@@ -80,9 +80,18 @@ class JudgeReply:
 class RetryableError(Exception):
     """A failure worth retrying (429, 5xx, timeout, dropped connection)."""
 
-    def __init__(self, message: str, *, retry_after_s: float | None = None, status_code: int | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after_s: float | None = None,
+        status_code: int | None = None,
+        timed_out: bool = False,
+    ):
         self.retry_after_s = retry_after_s
         self.status_code = status_code
+        self.timed_out = timed_out
+        """No reply within the timeout: for flow control, a sign the server queues."""
         super().__init__(message)
 
 

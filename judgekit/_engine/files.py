@@ -40,7 +40,8 @@ class Progress:
     rate_limited: int = 0
     """Replies that were 429 (rate limited): each made the run wait."""
     concurrency: int = 0
-    """Requests allowed in flight now (lowered for a while by bursts of 429)."""
+    """Requests allowed in flight now: starts low, grows on fast replies, halves on a 429, a
+    timeout or a reply queued near the timeout."""
     ids_from_lines: int = 0
     """Input records with no id field, whose line number is their id (counted when checked)."""
     started: float = field(default_factory=time.monotonic)

@@ -31,7 +31,9 @@ How it works:
   with the same rate and a smaller capacity admits a subset of what the server admits, and a
   cold start bursts one second of budget, not one minute. A request larger than the capacity
   goes when the bucket is full and leaves it in debt, so it cannot deadlock.
-- The concurrency limit adapts (AIMD): see `FlowControl.release`.
+- The concurrency limit adapts (AIMD): see `FlowControl.release`. Given the requests' timeout, it
+  also starts low and grows while replies come back well inside it, so a server that queues
+  (llama.cpp's one slot) is sent what it can answer in time, not a burst that times out.
 
 Everything runs on the event loop's thread; a FlowControl belongs to one event loop at a time.
 """
@@ -50,8 +52,11 @@ from typing import Literal, TypeAlias, get_args
 
 __all__ = [
     "DEFAULT_BURST_S",
+    "GROWTH_MARK",
+    "QUEUE_MARK",
     "RATE_LIMIT_HEADERS",
     "RETRYABLE_STATUS",
+    "SLOW_START_LIMIT",
     "FlowControl",
     "Permit",
     "RateLimitHeaders",
@@ -62,11 +67,18 @@ __all__ = [
     "parse_rate_limit_headers",
 ]
 
-RequestOutcome: TypeAlias = Literal["ok", "rate_limited", "error"]
+RequestOutcome: TypeAlias = Literal["ok", "rate_limited", "timeout", "error"]
 _OUTCOMES = frozenset(get_args(RequestOutcome))
 
 DEFAULT_BURST_S = 1.0
 """Seconds of budget an idle bucket holds: the largest burst a cold start may send at once."""
+
+SLOW_START_LIMIT = 2
+"""Requests in flight at a cold start when the limit starts low (see `FlowControl`)."""
+QUEUE_MARK = 0.5
+"""A reply slower than this share of the timeout is a congestion event: the server queues."""
+GROWTH_MARK = 0.25
+"""A reply slower than this share of the timeout does not grow the limit."""
 
 _SLACK_S = 1e-6
 # Anything due within a microsecond counts as due: float rounding must not cost a second sleep.
@@ -75,7 +87,15 @@ _SLACK_S = 1e-6
 class Permit:
     """One granted request; give it back with `FlowControl.release` exactly once."""
 
-    __slots__ = ("_epoch", "_flow", "_released", "_request_charged", "_tokens_charged", "estimated_tokens")
+    __slots__ = (
+        "_epoch",
+        "_flow",
+        "_granted_at",
+        "_released",
+        "_request_charged",
+        "_tokens_charged",
+        "estimated_tokens",
+    )
 
     def __init__(
         self,
@@ -84,12 +104,14 @@ class Permit:
         request_charged: bool,
         tokens_charged: bool,
         epoch: int,
+        granted_at: float,
     ) -> None:
         self.estimated_tokens = estimated_tokens
         self._flow = flow
         self._request_charged = request_charged
         self._tokens_charged = tokens_charged
         self._epoch = epoch
+        self._granted_at = granted_at
         self._released = False
 
 
@@ -173,6 +195,11 @@ class FlowControl:
     of those budgets this gate may use, when several processes spend one account's budgets: it
     scales the configured budgets and what the server announces alike. `burst_s` is how many
     seconds of budget an idle bucket holds. `clock` and `sleep` are injectable for tests.
+
+    `timeout_s`, the requests' timeout, turns on queue control: the limit starts at
+    `SLOW_START_LIMIT` (times `share`, at least 1) and grows by one per fast reply up to
+    `concurrency`, as TCP's slow start does; see `release` for what counts as fast. Without it
+    the limit starts at `concurrency`.
     """
 
     def __init__(
@@ -183,12 +210,13 @@ class FlowControl:
         tpm: float | None = None,
         share: float = 1.0,
         burst_s: float = DEFAULT_BURST_S,
+        timeout_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
-        for name, value in (("rpm", rpm), ("tpm", tpm), ("burst_s", burst_s)):
+        for name, value in (("rpm", rpm), ("tpm", tpm), ("burst_s", burst_s), ("timeout_s", timeout_s)):
             if value is not None and not 0 < value < math.inf:
                 raise ValueError(f"{name} must be a positive number, got {value}")
         if not 0 < share <= 1:
@@ -201,7 +229,10 @@ class FlowControl:
         self._requests = _Budget(_scaled(rpm, share), burst_s, now)
         self._tokens = _Budget(_scaled(tpm, share), burst_s, now)
         self._cap = concurrency
-        self._limit = concurrency
+        self._timeout_s = timeout_s
+        start = concurrency if timeout_s is None else max(1, round(SLOW_START_LIMIT * share))
+        self._limit = min(concurrency, start)
+        self._slow_start = timeout_s is not None  # until the first congestion event
         self._in_flight = 0
         self._paused_until = -math.inf
         self._waiters: deque[_Waiter] = deque()
@@ -210,6 +241,8 @@ class FlowControl:
         self._epoch = 0  # AIMD decreases so far
         self._successes = 0
         self._rate_limited = 0
+        self._slow_replies = 0
+        self._timeouts = 0
         self._timer: asyncio.Task[None] | None = None
         self._timer_due = 0.0
         self._timer_sleeping = False
@@ -250,6 +283,16 @@ class FlowControl:
         return self._rate_limited
 
     @property
+    def slow_replies(self) -> int:
+        """Replies slower than half the timeout so far: the endpoint queues (see `release`)."""
+        return self._slow_replies
+
+    @property
+    def timeouts(self) -> int:
+        """Releases with outcome "timeout" so far."""
+        return self._timeouts
+
+    @property
     def rpm(self) -> float | None:
         """The requests-per-minute budget in force: configured, or the server's if lower or alone."""
         return self._requests.per_minute()
@@ -285,12 +328,18 @@ class FlowControl:
         difference from the estimate. None keeps the estimate charged (OpenAI counts failed
         requests against the per-minute limits too).
 
-        The limit adapts as in TCP: a rate-limited outcome for a request granted after the last
-        decrease halves the limit (floor 1); rate-limited outcomes of requests granted before it
-        belong to the same congestion event and are only counted, so one burst of 429s halves
-        the limit once, however long the requests take. After a decrease, every `limit`
-        successive "ok" outcomes (of requests granted since) add 1, up to `concurrency`.
-        Requests in flight above a lowered limit finish; new acquires wait until below it.
+        The limit adapts as in TCP: a congestion event for a request granted after the last
+        decrease halves the limit (floor 1); events of requests granted before it belong to the
+        same congestion and are only counted, so one burst of 429s halves the limit once, however
+        long the requests take. After a decrease, every `limit` successive "ok" outcomes (of
+        requests granted since) add 1, up to `concurrency`. Requests in flight above a lowered
+        limit finish; new acquires wait until below it.
+
+        A 429 is a congestion event. With `timeout_s` set, so are a timeout and an "ok" reply
+        slower than half the timeout (`QUEUE_MARK`: the request waited in the server's queue
+        long enough that the next ones may time out); a reply slower than a quarter of it
+        (`GROWTH_MARK`) is not fast enough to grow the limit. Before the first event every fast
+        reply adds 1 (slow start: the limit doubles per round trip).
         """
         if outcome not in _OUTCOMES:
             raise ValueError(f"unknown outcome {outcome!r}")
@@ -304,7 +353,12 @@ class FlowControl:
         if used_tokens is not None and used_tokens >= 0 and permit._tokens_charged and bucket is not None:
             bucket.give_back(permit.estimated_tokens - used_tokens, self._clock())
         if outcome == "rate_limited":
-            self._on_rate_limited(permit)
+            self._rate_limited += 1
+            self._on_congestion(permit)
+        elif outcome == "timeout":
+            self._timeouts += 1
+            if self._timeout_s is not None:
+                self._on_congestion(permit)
         elif outcome == "ok":
             self._on_success(permit)
         if self._waiting:
@@ -368,7 +422,7 @@ class FlowControl:
         bucket = self._tokens.bucket
         if bucket is not None:
             bucket.level -= tokens
-        return Permit(self, tokens, requests is not None, bucket is not None, self._epoch)
+        return Permit(self, tokens, requests is not None, bucket is not None, self._epoch, self._clock())
 
     def _revoke(self, permit: Permit) -> None:
         """Undo a grant whose acquire was cancelled before it could return: nothing was sent."""
@@ -462,18 +516,26 @@ class FlowControl:
         task = asyncio.current_task()
         return task is not None and task.uncancel() == 0
 
-    def _on_rate_limited(self, permit: Permit) -> None:
-        self._rate_limited += 1
+    def _on_congestion(self, permit: Permit) -> None:
+        self._slow_start = False
         if permit._epoch == self._epoch:
             self._limit = max(1, self._limit // 2)
             self._epoch += 1
             self._successes = 0
 
     def _on_success(self, permit: Permit) -> None:
+        if self._timeout_s is not None:
+            latency_s = self._clock() - permit._granted_at
+            if latency_s > self._timeout_s * QUEUE_MARK:
+                self._slow_replies += 1
+                self._on_congestion(permit)
+                return
+            if latency_s > self._timeout_s * GROWTH_MARK:
+                return
         if permit._epoch != self._epoch or self._limit >= self._cap:
             return
         self._successes += 1
-        if self._successes >= self._limit:
+        if self._slow_start or self._successes >= self._limit:
             self._limit += 1
             self._successes = 0
 

@@ -26,7 +26,7 @@ from judgekit._engine.exchange import (
     ResponseFormatUnsupported,
     RetryableError,
 )
-from judgekit._engine.flow import FlowControl, backoff_s
+from judgekit._engine.flow import FlowControl, RequestOutcome, backoff_s
 from judgekit._engine.transports import SdkHooks, make_client
 from judgekit._errors import JudgeError
 from judgekit._records import Record
@@ -199,7 +199,10 @@ class Sender:
             reply = await client.send(request)
         except RetryableError as error:
             rate_limited = error.status_code == 429
-            flow.release(permit, used_tokens=None, outcome="rate_limited" if rate_limited else "error")
+            outcome: RequestOutcome = (
+                "rate_limited" if rate_limited else "timeout" if error.timed_out else "error"
+            )
+            flow.release(permit, used_tokens=None, outcome=outcome)
             if error.retry_after_s:
                 self._check_wait(error.retry_after_s)
                 flow.pause(error.retry_after_s)
@@ -241,7 +244,13 @@ class Sender:
         state = self._state
         if state is None or state.loop is not loop:
             config = self.codec.config
-            flow = FlowControl(config.concurrency, rpm=config.rpm, tpm=config.tpm, share=config.budget_share)
+            flow = FlowControl(
+                config.concurrency,
+                rpm=config.rpm,
+                tpm=config.tpm,
+                share=config.budget_share,
+                timeout_s=config.timeout_s,
+            )
             store = GroupCommit(self._cache, loop) if self._cache is not None else None
             breaker = Breaker(breaker_window_s(config.retry_deadline_s))
             client = make_client(config, self._hooks)

@@ -43,6 +43,9 @@ class JudgeServer:
     Options are plain attributes and may be changed while it runs:
 
     - ``latency_s``: delay before each chat reply, faults included; requests overlap.
+    - ``slots``: if set, chat requests are computed at most this many at a time and the others
+      wait their turn, as on llama.cpp's server (one slot by default); ``latency_s`` is then
+      each request's own compute time. A request whose client gave up is still computed.
     - ``api_key``: if set, requests without ``Authorization: Bearer <key>`` get 401.
     - chat completions answer on OpenAI's URL and on Azure's deployment URL
       (``/openai/deployments/NAME/chat/completions?api-version=V``).
@@ -81,6 +84,7 @@ class JudgeServer:
         host: str = "127.0.0.1",
         port: int = 0,
         latency_s: float = 0.0,
+        slots: int | None = None,
         api_key: str | None = None,
         models: set[str] | None = None,
         supports_json_schema: bool = True,
@@ -95,6 +99,8 @@ class JudgeServer:
         self.host = host
         self.port = port
         self.latency_s = latency_s
+        self.slots = slots
+        self._slots_free_at: list[float] = []  # when each busy slot's last request ends
         self.api_key = api_key
         self.models = models
         self.supports_json_schema = supports_json_schema
@@ -328,7 +334,7 @@ class JudgeServer:
         if rejection is not None:
             return 0.0, rejection
         extra_delay_s, reply = self._choose_reply(payload, texts)
-        delay_s = self.latency_s + extra_delay_s
+        delay_s = self._queued(self.latency_s + extra_delay_s)
         if isinstance(reply, Fault) and reply.kind == "drop":
             return delay_s, None
         if isinstance(reply, Fault) and reply.kind == "status":
@@ -347,6 +353,20 @@ class JudgeServer:
         )
         self._completions += 1
         return delay_s, Response(200, body)
+
+    def _queued(self, compute_s: float) -> float:
+        """The delay of a reply computed for `compute_s` once a slot is free (first come, first served)."""
+        if self.slots is None:
+            return compute_s
+        now = time.monotonic()
+        with self._lock:
+            free_at = self._slots_free_at
+            if len(free_at) < self.slots:
+                free_at.append(now)
+            slot = min(range(len(free_at)), key=free_at.__getitem__)
+            done = max(now, free_at[slot]) + compute_s
+            free_at[slot] = done
+        return done - now
 
     def _count_usage(self, tokens: int) -> None:
         start, requests, used = self._window

@@ -21,6 +21,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="delay before each answer")
+    parser.add_argument(
+        "--slots", type=int, help="compute at most this many requests at a time; the others queue"
+    )
     parser.add_argument("--fault-rate", type=float, default=0.0, help="share of random faults")
     parser.add_argument("--seed", type=int, default=0, help="seed of the fault generator")
     parser.add_argument("--model", action="append", dest="models", help="accept only this model (repeatable)")
@@ -34,6 +37,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         host=args.host,
         port=args.port,
         latency_s=args.latency_ms / 1000,
+        slots=args.slots,
         models=set(args.models) if args.models else None,
         fault_rate=args.fault_rate,
         seed=args.seed,

@@ -20,7 +20,10 @@ from typing import Any, TypeVar
 import pytest
 
 from judgekit._engine.flow import (
+    GROWTH_MARK,
+    QUEUE_MARK,
     RETRYABLE_STATUS,
+    SLOW_START_LIMIT,
     FlowControl,
     Permit,
     RateLimitHeaders,
@@ -521,6 +524,75 @@ def test_errors_neither_shrink_nor_grow_the_limit() -> None:
         for _ in range(10):
             flow.release(await flow.acquire(0), used_tokens=None, outcome="error")
         assert (flow.limit, flow.rate_limited) == (2, 1)
+
+    asyncio.run(main())
+
+
+# -- queue control (timeout_s) -----------------------------------------------------------------
+
+
+class ManualClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _reply_after(flow: FlowControl, clock: ManualClock, permit: Permit, seconds: float) -> None:
+    clock.now += seconds
+    ok(flow, permit)
+
+
+def test_queue_control_starts_low_and_doubles_per_round_trip_on_fast_replies() -> None:
+    async def main() -> None:
+        clock = ManualClock()
+        flow = FlowControl(64, timeout_s=10.0, clock=clock)
+        assert flow.limit == SLOW_START_LIMIT
+        rounds = 0
+        while flow.limit < 64:
+            permits = [await flow.acquire(0) for _ in range(flow.limit - flow.in_flight)]
+            clock.now += 0.1  # far under a quarter of the timeout
+            for permit in permits:
+                ok(flow, permit)
+            rounds += 1
+            assert rounds <= 5
+        assert rounds == 5  # 2 -> 4 -> 8 -> 16 -> 32 -> 64
+        assert FlowControl(64).limit == 64  # without a timeout: the cap at once
+        assert FlowControl(64, timeout_s=10.0, share=0.25).limit == 1  # one worker of four
+
+    asyncio.run(main())
+
+
+def test_replies_past_a_quarter_of_the_timeout_hold_the_limit_and_past_half_halve_it() -> None:
+    async def main() -> None:
+        clock = ManualClock()
+        flow = FlowControl(64, timeout_s=10.0, clock=clock)
+        for _ in range(3):
+            _reply_after(flow, clock, await flow.acquire(0), 10.0 * GROWTH_MARK + 0.1)
+        assert flow.limit == SLOW_START_LIMIT  # slow, not queued: no growth
+        permits = [await flow.acquire(0) for _ in range(SLOW_START_LIMIT)]
+        clock.now += 10.0 * QUEUE_MARK + 0.1
+        for permit in permits:  # one queue, one congestion event
+            ok(flow, permit)
+        assert (flow.limit, flow.slow_replies) == (SLOW_START_LIMIT // 2, SLOW_START_LIMIT)
+        while flow.limit < SLOW_START_LIMIT:  # after the event: one per `limit` fast replies
+            _reply_after(flow, clock, await flow.acquire(0), 0.1)
+        assert flow.limit == SLOW_START_LIMIT
+
+    asyncio.run(main())
+
+
+def test_a_timeout_halves_the_limit_once_per_event_only_under_queue_control() -> None:
+    async def main() -> None:
+        flow = FlowControl(64, timeout_s=10.0)
+        permits = [await flow.acquire(0) for _ in range(SLOW_START_LIMIT)]
+        for permit in permits:
+            flow.release(permit, used_tokens=None, outcome="timeout")
+        assert (flow.limit, flow.timeouts, flow.rate_limited) == (SLOW_START_LIMIT // 2, SLOW_START_LIMIT, 0)
+        plain = FlowControl(8)
+        plain.release(await plain.acquire(0), used_tokens=None, outcome="timeout")
+        assert (plain.limit, plain.timeouts) == (8, 1)
 
     asyncio.run(main())
 

@@ -82,7 +82,8 @@ class AiohttpClient:
                 status, headers = response.status, response.headers
         except (TimeoutError, aiohttp.ClientError, ValueError) as error:
             # ValueError: aiohttp's own, for a body it cannot decode (a broken gzip stream)
-            raise RetryableError(f"{type(error).__name__}: {error}") from None
+            timed_out = isinstance(error, TimeoutError)
+            raise RetryableError(f"{type(error).__name__}: {error}", timed_out=timed_out) from None
         latency_ms = (time.perf_counter() - started) * 1000
         if status != 200:
             raise status_error(status, _body_message(payload), headers, request)

@@ -45,7 +45,8 @@ class SdkClient:
                 error.status_code, sdk_message(error), error.response.headers, request
             ) from None
         except openai.APIError as error:
-            raise RetryableError(f"{type(error).__name__}: {error.message}") from None
+            timed_out = isinstance(error, openai.APITimeoutError)
+            raise RetryableError(f"{type(error).__name__}: {error.message}", timed_out=timed_out) from None
         latency_ms = (time.perf_counter() - started) * 1000
         # The SDK reads the whole body first: the limit bounds what is parsed and kept, not read.
         size = len(raw.content)
