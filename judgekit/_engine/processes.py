@@ -11,7 +11,8 @@ parent also resumes from the output, shows the merged progress and merges the su
 Stopping: Ctrl-C reaches every process of the terminal's group, and the parent asks each worker
 to stop as well; a worker also stops when the parent dies (its pipe closes), so no orphan goes
 on writing into an output a rerun is resuming. A worker that fails for the whole run (a 401,
-an unknown model) stops the others, and the parent raises its error.
+an unknown model, the circuit breaker, whose counts all the workers share) stops the others, and
+the parent raises its error.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from judgekit._config import JudgeConfig
+from judgekit._engine.breaker import SharedCounts
 from judgekit._engine.cache import ReplyCache
 from judgekit._engine.codec import Codec
 from judgekit._engine.files import PROGRESS_INTERVAL_S, Progress, RunResult, judge_into, skip_done
@@ -150,6 +152,7 @@ def score_file_in_processes(
     context = multiprocessing.get_context("fork") if forking else multiprocessing.get_context("spawn")
     if forking:
         preload(job.config)  # its import (aiohttp: 0.2 s) once, here, rather than in every worker
+    breaker = SharedCounts(context)  # one circuit breaker for all the workers
     workers: list[_Worker] = []
     for index in range(job.processes):
         # One-way pipes: a worker that exits with a stop request unread makes no error here.
@@ -158,9 +161,10 @@ def score_file_in_processes(
         # A forked worker holds copies of the parent's ends, which it must close: else its control
         # pipe would never report the parent's death.
         inherited = [end for w in workers for end in (w.reports, w.control)] + [reports, control]
+        ends = _Ends(report_end, control_end, inherited if forking else [])
         process = context.Process(
             target=_work,
-            args=(job, index, _Ends(report_end, control_end, inherited if forking else []), done_ids),
+            args=(job, index, ends, done_ids, breaker),
             name=f"judgekit-worker-{index}",
         )
         process.start()
@@ -276,7 +280,7 @@ def _stop(workers: list[_Worker]) -> None:
                 worker.control.send(STOP)
 
 
-def _work(job: ShardedJob, index: int, ends: _Ends, done_ids: set[str]) -> None:
+def _work(job: ShardedJob, index: int, ends: _Ends, done_ids: set[str], breaker: SharedCounts) -> None:
     """A worker process: check its records, wait for the parent's go, judge them, report."""
     for end in ends.inherited:
         end.close()
@@ -297,7 +301,7 @@ def _work(job: ShardedJob, index: int, ends: _Ends, done_ids: set[str]) -> None:
         _report(ends, ("checked", scan.count, scan.digests, scan.ids_from_lines))
         if ends.control.recv() != GO:
             return
-        summarizer, progress = asyncio.run(_judge_shard(job, shard, ends, done_ids))
+        summarizer, progress = asyncio.run(_judge_shard(job, shard, ends, done_ids, breaker))
         message = ("done", summarizer, _counters(progress), progress.output_modes)
     except (KeyboardInterrupt, asyncio.CancelledError, EOFError):  # EOFError: the parent is gone
         message = ("stopped",)
@@ -322,7 +326,7 @@ def _report(ends: _Ends, message: tuple[Any, ...]) -> None:
 
 
 async def _judge_shard(
-    job: ShardedJob, shard: Shard, ends: _Ends, done_ids: set[str]
+    job: ShardedJob, shard: Shard, ends: _Ends, done_ids: set[str], breaker: SharedCounts
 ) -> tuple[Summarizer, Progress]:
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
@@ -334,7 +338,7 @@ async def _judge_shard(
 
     loop.add_reader(ends.control.fileno(), stop)
     cache = ReplyCache(job.cache_path) if job.cache_path is not None else None
-    sender = Sender(Codec(job.rubric, job.worker_config(shard.index)), cache=cache)
+    sender = Sender(Codec(job.rubric, job.worker_config(shard.index)), cache=cache, breaker=breaker)
     summarizer, progress = Summarizer(), Progress(total=None)
     records = read_records(job.input_path, job.fields, check_duplicates=False, limit=job.limit, shard=shard)
     try:
