@@ -9,10 +9,10 @@ records; the parent looks for ids repeated across workers and only then lets the
 parent also resumes from the output, shows the merged progress and merges the summaries.
 
 Stopping: Ctrl-C reaches every process of the terminal's group, and the parent asks each worker
-to stop as well; a worker also stops when the parent dies (its pipe closes), so no orphan goes
-on writing into an output a rerun is resuming. A worker that fails for the whole run (a 401,
-an unknown model, the circuit breaker, whose counts all the workers share) stops the others, and
-the parent raises its error.
+to stop as well; SIGTERM stops a worker as SIGINT does (forked or spawned). A worker also stops
+when the parent dies (its pipe closes), so no orphan goes on writing into an output a rerun is
+resuming. A worker that fails for the whole run (a 401, an unknown model, the circuit breaker,
+whose counts all the workers share) stops the others, and the parent raises its error.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -282,6 +283,7 @@ def _stop(workers: list[_Worker]) -> None:
 
 def _work(job: ShardedJob, index: int, ends: _Ends, done_ids: set[str], breaker: SharedCounts) -> None:
     """A worker process: check its records, wait for the parent's go, judge them, report."""
+    signal.signal(signal.SIGTERM, _terminate)  # a spawned worker has none; a forked one, the parent's
     for end in ends.inherited:
         end.close()
     shard = Shard(index=index, of=job.processes)
@@ -314,6 +316,14 @@ def _work(job: ShardedJob, index: int, ends: _Ends, done_ids: set[str], breaker:
     except Exception as error:  # noqa: BLE001 - a bug, reported as itself rather than as a dead worker
         message = ("failed", "input", f"unexpected {type(error).__name__} in {_name(index)}: {error}")
     _report(ends, message)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM (Slurm, Kubernetes) stops a worker as Ctrl-C does: it flushes, and reports "stopped"."""
+    if callable(signal.getsignal(signal.SIGINT)):
+        signal.raise_signal(signal.SIGINT)  # asyncio.run cancels the run cleanly
+    else:
+        raise KeyboardInterrupt  # SIGINT is ignored here (a background job)
 
 
 def _name(index: int) -> str:
