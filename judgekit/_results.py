@@ -9,7 +9,7 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, TypeVar
 
@@ -308,11 +308,10 @@ def failed_ids(path: Path, rubric_hash: str) -> set[str]:
 def merge_retried(output: Path, retried: Path) -> int:
     """Replace the lines of `output` whose ids have a verdict in `retried`; the lines replaced.
 
-    Safe to interrupt anywhere, `kill -9` included: the merged output is written beside the
-    output, synced, and renamed over it in one step (the old output or the new one, never half
-    of either), and only then is `retried` removed. Merging again is a no-op, so a run that
-    finds a `retried` file left by a killed run merges it first. A torn last line of `retried`
-    is dropped (its record is still failed in the output, and is retried again).
+    Safe to interrupt anywhere, `kill -9` included (see `rewrite_verdicts`), and only then is
+    `retried` removed. Merging again is a no-op, so a run that finds a `retried` file left by a
+    killed run merges it first. A torn last line of `retried` is dropped (its record is still
+    failed in the output, and is retried again).
     """
     if not retried.exists():
         return 0
@@ -323,22 +322,58 @@ def merge_retried(output: Path, retried: Path) -> int:
                 replacements[str(row["id"])] = line
     replaced = 0
     if replacements:
-        staging = output.with_name(output.name + ".merging")
-        with output.open("rb") as source, staging.open("wb") as target:
-            for line_number, line in enumerate(source, start=1):
-                if not line.endswith(b"\n"):
-                    break  # a torn last line: its record is judged again on resume
-                row = _verdict_row(line, output, line_number)
-                new = replacements.pop(str(row["id"]), None) if row is not None else None
-                replaced += new is not None
-                target.write(new if new is not None else line)
-            target.writelines(replacements.values())  # ids the output lost (it was cut): add them
-            target.flush()
-            os.fsync(target.fileno())
-        os.replace(staging, output)
-        _sync_directory(output.parent)
+        # What is left of `replacements` once every line is read: ids the output lost (it was cut).
+        replaced = rewrite_verdicts(
+            output, lambda row: replacements.pop(str(row["id"]), None), appended=replacements.values()
+        )
     retried.unlink()
     return replaced
+
+
+def rewrite_verdicts(
+    output: Path,
+    new_line: Callable[[dict[str, object]], bytes | None],
+    *,
+    appended: Iterable[bytes] = (),
+) -> int:
+    """Rewrite the verdict lines of `output` in one step; the lines `new_line` replaced or dropped.
+
+    Each verdict line (`row`, its JSON) becomes `new_line(row)`: None keeps it, `b""` drops it,
+    other bytes replace it; then come the `appended` lines, iterated once every line is read. A
+    torn last line is dropped (its record is judged again on resume); a missing output reads as
+    empty. Safe to interrupt anywhere, `kill -9` included: the new output is written beside the
+    old, synced, and renamed over it (the old output or the new one, never half of either). An
+    output nothing changed is left as it was.
+    """
+    staging = output.with_name(output.name + ".merging")
+    changed, added = 0, False
+    try:
+        with (
+            output.open("rb") if output.exists() else contextlib.nullcontext(iter(())) as source,
+            staging.open("wb") as target,
+        ):
+            for line_number, line in enumerate(source, start=1):
+                if not line.endswith(b"\n"):
+                    break
+                row = _verdict_row(line, output, line_number)
+                new = new_line(row) if row is not None else None
+                changed += new is not None
+                target.write(line if new is None else new)
+            for line in appended:
+                target.write(line)
+                added = True
+            if changed or added:
+                target.flush()
+                os.fsync(target.fileno())
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
+    if not (changed or added):
+        staging.unlink()
+        return 0
+    os.replace(staging, output)
+    _sync_directory(output.parent)
+    return changed
 
 
 def _sync_directory(directory: Path) -> None:

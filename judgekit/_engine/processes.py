@@ -9,9 +9,10 @@ records; the parent looks for ids repeated across workers and only then lets the
 parent also resumes from the output, shows the merged progress and merges the summaries.
 
 Stopping: Ctrl-C reaches every process of the terminal's group, and the parent asks each worker
-to stop as well; a worker also stops when the parent dies (its pipe closes), so no orphan goes
-on writing into an output a rerun is resuming. A worker that fails for the whole run (a 401,
-an unknown model) stops the others, and the parent raises its error.
+to stop as well; SIGTERM stops a worker as SIGINT does (forked or spawned). A worker also stops
+when the parent dies (its pipe closes), so no orphan goes on writing into an output a rerun is
+resuming. A worker that fails for the whole run (a 401, an unknown model, the circuit breaker,
+whose counts all the workers share) stops the others, and the parent raises its error.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from judgekit._config import JudgeConfig
+from judgekit._engine.breaker import SharedCounts
 from judgekit._engine.cache import ReplyCache
 from judgekit._engine.codec import Codec
 from judgekit._engine.files import PROGRESS_INTERVAL_S, Progress, RunResult, judge_into, skip_done
@@ -150,6 +153,7 @@ def score_file_in_processes(
     context = multiprocessing.get_context("fork") if forking else multiprocessing.get_context("spawn")
     if forking:
         preload(job.config)  # its import (aiohttp: 0.2 s) once, here, rather than in every worker
+    breaker = SharedCounts(context)  # one circuit breaker for all the workers
     workers: list[_Worker] = []
     for index in range(job.processes):
         # One-way pipes: a worker that exits with a stop request unread makes no error here.
@@ -158,9 +162,10 @@ def score_file_in_processes(
         # A forked worker holds copies of the parent's ends, which it must close: else its control
         # pipe would never report the parent's death.
         inherited = [end for w in workers for end in (w.reports, w.control)] + [reports, control]
+        ends = _Ends(report_end, control_end, inherited if forking else [])
         process = context.Process(
             target=_work,
-            args=(job, index, _Ends(report_end, control_end, inherited if forking else []), done_ids),
+            args=(job, index, ends, done_ids, breaker),
             name=f"judgekit-worker-{index}",
         )
         process.start()
@@ -276,8 +281,9 @@ def _stop(workers: list[_Worker]) -> None:
                 worker.control.send(STOP)
 
 
-def _work(job: ShardedJob, index: int, ends: _Ends, done_ids: set[str]) -> None:
+def _work(job: ShardedJob, index: int, ends: _Ends, done_ids: set[str], breaker: SharedCounts) -> None:
     """A worker process: check its records, wait for the parent's go, judge them, report."""
+    signal.signal(signal.SIGTERM, _terminate)  # a spawned worker has none; a forked one, the parent's
     for end in ends.inherited:
         end.close()
     shard = Shard(index=index, of=job.processes)
@@ -297,7 +303,7 @@ def _work(job: ShardedJob, index: int, ends: _Ends, done_ids: set[str]) -> None:
         _report(ends, ("checked", scan.count, scan.digests, scan.ids_from_lines))
         if ends.control.recv() != GO:
             return
-        summarizer, progress = asyncio.run(_judge_shard(job, shard, ends, done_ids))
+        summarizer, progress = asyncio.run(_judge_shard(job, shard, ends, done_ids, breaker))
         message = ("done", summarizer, _counters(progress), progress.output_modes)
     except (KeyboardInterrupt, asyncio.CancelledError, EOFError):  # EOFError: the parent is gone
         message = ("stopped",)
@@ -312,6 +318,14 @@ def _work(job: ShardedJob, index: int, ends: _Ends, done_ids: set[str]) -> None:
     _report(ends, message)
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM (Slurm, Kubernetes) stops a worker as Ctrl-C does: it flushes, and reports "stopped"."""
+    if callable(signal.getsignal(signal.SIGINT)):
+        signal.raise_signal(signal.SIGINT)  # asyncio.run cancels the run cleanly
+    else:
+        raise KeyboardInterrupt  # SIGINT is ignored here (a background job)
+
+
 def _name(index: int) -> str:
     return f"judgekit-worker-{index}"
 
@@ -322,7 +336,7 @@ def _report(ends: _Ends, message: tuple[Any, ...]) -> None:
 
 
 async def _judge_shard(
-    job: ShardedJob, shard: Shard, ends: _Ends, done_ids: set[str]
+    job: ShardedJob, shard: Shard, ends: _Ends, done_ids: set[str], breaker: SharedCounts
 ) -> tuple[Summarizer, Progress]:
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
@@ -334,7 +348,7 @@ async def _judge_shard(
 
     loop.add_reader(ends.control.fileno(), stop)
     cache = ReplyCache(job.cache_path) if job.cache_path is not None else None
-    sender = Sender(Codec(job.rubric, job.worker_config(shard.index)), cache=cache)
+    sender = Sender(Codec(job.rubric, job.worker_config(shard.index)), cache=cache, breaker=breaker)
     summarizer, progress = Summarizer(), Progress(total=None)
     records = read_records(job.input_path, job.fields, check_duplicates=False, limit=job.limit, shard=shard)
     try:

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 from judgekit._config import CHARS_PER_TOKEN, RequestMode
-from judgekit._engine.breaker import Breaker
+from judgekit._engine.breaker import Breaker, SharedCounts
 from judgekit._engine.cache import GroupCommit, ReplyCache
 from judgekit._engine.codec import Codec, Messages
 from judgekit._engine.exchange import (
@@ -40,8 +40,17 @@ class Sender:
     an endpoint that rejects the required output mode) raise JudgeError.
     """
 
-    def __init__(self, codec: Codec, *, cache: ReplyCache | None = None, hooks: SdkHooks | None = None):
+    def __init__(
+        self,
+        codec: Codec,
+        *,
+        cache: ReplyCache | None = None,
+        hooks: SdkHooks | None = None,
+        breaker: SharedCounts | None = None,
+    ):
         self.codec = codec
+        self._breaker_counts = breaker
+        """The circuit breaker's counts shared with the run's other worker processes, if any."""
         self._hooks = hooks
         self._cache = cache
         self._state: _LoopState | None = None
@@ -252,7 +261,7 @@ class Sender:
                 timeout_s=config.timeout_s,
             )
             store = GroupCommit(self._cache, loop) if self._cache is not None else None
-            breaker = Breaker(breaker_window_s(config.retry_deadline_s))
+            breaker = Breaker(breaker_window_s(config.retry_deadline_s), shared=self._breaker_counts)
             client = make_client(config, self._hooks)
             state = self._state = _LoopState(loop, client, flow, store, breaker)
         return state

@@ -10,17 +10,14 @@ result can still be written.
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from judgekit._engine.cache import GroupCommit, ReplyCache
 from judgekit._engine.codec import Codec
 from judgekit._engine.exchange import RetryableError, reply_from_completion
 from judgekit._records import Record
-from judgekit._results import VerdictWriter, completed_ids
+from judgekit._results import VerdictWriter, completed_ids, rewrite_verdicts
 from judgekit._verdicts import Verdict
 from judgekit.batch.manifest import (
     PREPARED_NAME,
@@ -251,41 +248,19 @@ def _join(
 def _drop_retryable_errors(output_path: Path, index: ResultIndex) -> None:
     """Take the `api_error` lines of retryable failures out of the output, so `--retry` retries them.
 
-    An earlier run without `--retry` wrote them; the output is replaced whole (a temporary file,
-    then a rename), so a kill at any point leaves either the old output or the new one.
+    An earlier run without `--retry` wrote them; the output is replaced in one step.
     """
-    if not output_path.exists():
-        return
-    kept: list[bytes] = []
-    dropped = 0
-    with output_path.open("rb") as handle:
-        for line in handle:
-            row = _json_row(line)
-            if (
-                row is not None
-                and row.get("status") == "api_error"
-                and _worth_retrying(str(row["id"]), index)
-            ):
-                dropped += 1
-            else:
-                kept.append(line)
-    if dropped:
-        temporary = output_path.with_name(f".{output_path.name}.retry-tmp")
-        temporary.write_bytes(b"".join(kept))
-        os.replace(temporary, output_path)
+
+    def dropped(row: dict[str, object]) -> bytes | None:
+        retry = row.get("status") == "api_error" and _worth_retrying(str(row["id"]), index)
+        return b"" if retry else None
+
+    rewrite_verdicts(output_path, dropped)
 
 
 def _worth_retrying(custom_id: str, index: ResultIndex) -> bool:
     """Whether a row's new outputs hold its reply, or its failure was not permanent."""
     return index.completion(custom_id) is not None or index.failure(custom_id).retryable
-
-
-def _json_row(line: bytes) -> dict[str, Any] | None:
-    try:
-        row = json.loads(line)
-    except ValueError:
-        return None
-    return row if isinstance(row, dict) and "id" in row else None
 
 
 def _verdict(

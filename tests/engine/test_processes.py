@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -262,3 +263,41 @@ def test_spawned_workers_as_on_macos(
     assert result.summary.overall.rows == 60 and result.progress.total == 60
     assert sorted(_ids(output)) == sorted(f"r{i}" for i in range(60))
     assert server.request_count == 60
+
+
+def _spawned_workers(parent: int) -> list[int]:
+    return [pid for pid in _children(parent) if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+
+
+def test_sigterm_stops_a_spawned_worker_as_ctrl_c_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(processes, "START_METHOD", "spawn")  # a fresh interpreter: no inherited handler
+    source, output = write_rows(tmp_path / "in.jsonl", 2000), tmp_path / "out.jsonl"
+    with JudgeServer(latency_s=0.05) as server:
+        judge = Judge("policy", model="judge-model", base_url=server.url, concurrency=8)
+        job = processes.ShardedJob(
+            rubric=judge.rubric,
+            config=judge.config,
+            cache_path=None,
+            input_path=str(source),
+            output_path=str(output),
+            overwrite=False,
+            fields=FieldMap(),
+            limit=None,
+            processes=2,
+        )
+
+        def terminate_the_workers() -> None:  # as Slurm does, though the parent is spared here
+            wait_for_size(output, 5_000)
+            for pid in _spawned_workers(os.getpid()):
+                os.kill(pid, signal.SIGTERM)
+
+        killer = threading.Thread(target=terminate_the_workers)
+        killer.start()
+        try:
+            with pytest.raises(KeyboardInterrupt):  # not "judgekit-worker-0 died (exit code -15)"
+                processes.score_file_in_processes(job)
+        finally:
+            killer.join()
+    assert 0 < len(_ids(output)) < 2000  # every line whole

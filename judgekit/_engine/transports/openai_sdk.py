@@ -7,9 +7,11 @@ Azure's when `api_version` is set; the Batch API's calls (`judgekit.batch.remote
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any, Literal, overload
 
+import httpx2
 import openai
 
 from judgekit._config import JudgeConfig
@@ -39,7 +41,9 @@ class SdkClient:
         """Send `request`; raise RetryableError, RequestRejected or JudgeError on failure."""
         started = time.perf_counter()
         try:
-            raw = await self._sdk.chat.completions.with_raw_response.create(**request.body())
+            async with self._sdk.chat.completions.with_streaming_response.create(**request.body()) as raw:
+                payload = await self._read(raw)
+                headers = raw.headers
         except openai.APIStatusError as error:
             raise status_error(
                 error.status_code, sdk_message(error), error.response.headers, request
@@ -47,21 +51,31 @@ class SdkClient:
         except openai.APIError as error:
             timed_out = isinstance(error, openai.APITimeoutError)
             raise RetryableError(f"{type(error).__name__}: {error.message}", timed_out=timed_out) from None
+        except httpx2.HTTPError as error:  # while reading the body: a dropped connection, bad gzip
+            timed_out = isinstance(error, httpx2.TimeoutException)
+            raise RetryableError(f"{type(error).__name__}: {error}", timed_out=timed_out) from None
         latency_ms = (time.perf_counter() - started) * 1000
-        # The SDK reads the whole body first: the limit bounds what is parsed and kept, not read.
-        size = len(raw.content)
-        if size > self._max_reply_bytes:
-            raise ReplyTooLarge(
-                f"the judge's reply is {size:,} bytes, over max_reply_bytes={self._max_reply_bytes:,} "
-                "(--max-reply-bytes)"
-            )
         try:
-            completion = raw.parse().model_dump(mode="json")
-        except (ValueError, TypeError, RecursionError):
-            raise RetryableError("the judge returned a body that is not a chat completion") from None
+            completion = json.loads(payload)
+        except (ValueError, RecursionError):
+            raise RetryableError("the judge returned a body that is not JSON") from None
         return reply_from_completion(
-            completion, request.model, latency_ms=latency_ms, rate_limits=rate_limits(raw.headers)
+            completion, request.model, latency_ms=latency_ms, rate_limits=rate_limits(headers)
         )
+
+    async def _read(self, raw: openai.AsyncAPIResponse[Any]) -> bytes:
+        """The body, decoded, of at most `max_reply_bytes`: a larger one is cut off as it passes."""
+        limit = self._max_reply_bytes
+        length = raw.headers.get("content-length", "")
+        if length.isdigit() and int(length) > limit and "content-encoding" not in raw.headers:
+            raise ReplyTooLarge(_too_large(f"{int(length):,} bytes", limit))
+        chunks, size = [], 0
+        async for chunk in raw.iter_bytes(1 << 16):
+            size += len(chunk)
+            if size > limit:
+                raise ReplyTooLarge(_too_large(f"more than {limit:,} bytes", limit))
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def aclose(self) -> None:
         """Close the connection pool."""
@@ -125,3 +139,10 @@ def sdk_message(error: openai.APIStatusError) -> str:
         if isinstance(inner, dict) and inner.get("message"):
             return str(inner["message"])
     return error.message
+
+
+def _too_large(size: str, limit: int) -> str:
+    return (
+        f"the judge's reply is {size} (decoded), over max_reply_bytes={limit:,} "
+        "(--max-reply-bytes); an honest judge stays far below it at max_tokens"
+    )
