@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -74,8 +75,8 @@ def compare(
     mixed = _mixed(labels, files)
     if mixed and not allow_mixed:
         raise InputError(
-            "the files were judged differently (" + "; ".join(mixed) + "); compare verdicts of one rubric "
-            "and judge, or pass --allow-mixed (allow_mixed=True) to compare anyway"
+            "the files were judged differently (" + "; ".join(mixed) + "); compare verdicts of one rubric, "
+            "judge and judge settings, or pass --allow-mixed (allow_mixed=True) to compare anyway"
         )
     errors = read_judge_errors(str(calibration)) if calibration is not None else None
     options = Options(confidence, alpha, power, n_resamples, seed)
@@ -148,16 +149,37 @@ def _read(path: str, by: str | None, cluster_field: str | None) -> VerdictColumn
 
 
 def _mixed(labels: list[str], files: list[VerdictColumns]) -> list[str]:
-    """What differs between (or within) the files: rubric, version, hash, judge model."""
-    differences = []
+    """What differs between (or within) the files: rubric, version, hash, judge model, settings.
+
+    A value a verdict does not record (no judge model on an api_error, no settings in an older
+    file) is no evidence of a difference and is left out.
+    """
+    found: dict[str, dict[str, list[str]]] = {}
     for position, what in enumerate(("rubric", "rubric version", "rubric hash", "judge model")):
-        seen = {
-            name: sorted({str(key[position]) for key in col.provenance.rubrics})
+        found[what] = {
+            name: sorted({str(key[position]) for key in col.provenance.rubrics if key[position] is not None})
             for name, col in zip(labels, files, strict=True)
         }
+    settings = {name: col.provenance.settings for name, col in zip(labels, files, strict=True)}
+    for key in sorted({key for listed in settings.values() for entry in listed for key in entry}):
+        found[f"judge {key}"] = {
+            name: sorted({_setting(entry.get(key)) for entry in listed}) for name, listed in settings.items()
+        }
+    found["output mode"] = {
+        name: sorted(col.provenance.output_modes) for name, col in zip(labels, files, strict=True)
+    }
+    differences = []
+    for what, seen in found.items():
         if len({value for values in seen.values() for value in values}) > 1:
-            differences.append(f"{what}: " + ", ".join(f"{name} {'/'.join(v)}" for name, v in seen.items()))
+            differences.append(
+                f"{what}: " + ", ".join(f"{name} {'/'.join(v) or '-'}" for name, v in seen.items())
+            )
     return differences
+
+
+def _setting(value: object) -> str:
+    """A judge setting as the report names it; an absent one (logprobs, top_p, seed) is "unset"."""
+    return "unset" if value is None else json.dumps(value)
 
 
 def _measures(files: list[VerdictColumns]) -> Measures:
@@ -172,7 +194,16 @@ def _info(name: str, columns: VerdictColumns) -> ModelInfo:
         {"rubric": r, "rubric_version": v, "rubric_hash": h, "judge_model": m}
         for r, v, h, m in columns.provenance.rubrics
     ]
-    return ModelInfo(name=name, path=columns.path, rows=len(columns), rubrics=rubrics)
+    provenance = columns.provenance
+    return ModelInfo(
+        name=name,
+        path=columns.path,
+        rows=len(columns),
+        rubrics=rubrics,
+        judge_settings=provenance.settings,
+        output_modes=provenance.output_modes,
+        unrecorded_settings=provenance.unrecorded_settings,
+    )
 
 
 def _ids(columns: VerdictColumns, index: np.ndarray) -> list[str]:

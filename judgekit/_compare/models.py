@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -118,6 +118,12 @@ class ModelInfo(_Model):
     rows: int
     rubrics: list[dict[str, str | None]]
     """Each distinct rubric name, version, hash and judge model in the file."""
+    judge_settings: list[dict[str, Any]] = []
+    """Each distinct `judge_settings` (temperature, max_tokens, logprobs, top_p, seed) recorded."""
+    output_modes: list[str] = []
+    """Each distinct output mode recorded (json_schema, json_object_schema, json_object, text)."""
+    unrecorded_settings: int = 0
+    """Judge verdicts recording no settings (older files): those could not be checked."""
 
 
 class PairInfo(_Model):
@@ -172,7 +178,7 @@ class Comparison(_Model):
     models: list[ModelInfo]
     pairs: list[PairInfo]
     mixed: list[str]
-    """What differs between the files' rubrics and judges (only with allow_mixed)."""
+    """What differs between the files' rubrics, judges and judge settings (only with allow_mixed)."""
     measures: Measures
     settings: Settings
     groups: list[GroupRow]

@@ -161,6 +161,12 @@ def footer_lines(comparison: Comparison) -> list[str]:
         if pair.prompt_mismatches:
             lines.append(f"{pair.model}: {pair.prompt_mismatches} pairs by id have different prompts")
     lines += [f"mixed (--allow-mixed): {difference}" for difference in comparison.mixed]
+    for model in comparison.models:
+        if model.unrecorded_settings:
+            lines.append(
+                f"{model.name}: {model.unrecorded_settings} verdicts record no judge settings (judged by an "
+                "older judgekit): their temperature and max_tokens could not be checked"
+            )
     lines += _corrected_lines(comparison)
     return lines
 
