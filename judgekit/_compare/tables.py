@@ -6,7 +6,15 @@ import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from judgekit._compare.models import Comparison, Difference, Estimate, GroupRow, ModelGroup, RateEstimate
+from judgekit._compare.models import (
+    Comparison,
+    Corrected,
+    Difference,
+    Estimate,
+    GroupRow,
+    ModelGroup,
+    RateEstimate,
+)
 
 WIDTH = 110
 ADJUST_NAMES = {"holm": "Holm", "bh": "Benjamini-Hochberg", "none": "not adjusted"}
@@ -180,7 +188,8 @@ def _corrected_lines(comparison: Comparison) -> list[str]:
     if settings.correction is None:
         return []
     name = comparison.measures.harmful
-    lines = [f"corrected for judge error ({settings.correction}; judge {settings.calibration_judge}):"]
+    source = f"judge {settings.calibration_judge}" if settings.labels is None else f"labels {settings.labels}"
+    lines = [f"corrected for judge error ({settings.correction}; {source}):"]
     for group in comparison.groups:
         cells = []
         for model, found in group.models.items():
@@ -191,12 +200,16 @@ def _corrected_lines(comparison: Comparison) -> list[str]:
                 cells.append(f"{model} - {settings.baseline} {_interval(difference.harmful_corrected, True)}")
         if cells:
             lines.append(f"  {group.group}: {name} " + "; ".join(cells))
+    lines += [f"  warning: {warning}" for warning in comparison.correction_warnings]
     return lines
 
 
-def _interval(found: Estimate, signed: bool) -> str:
+def _interval(found: Corrected, signed: bool) -> str:
     sign = "+" if signed else ""
-    return f"{found.value * 100:{sign}.1f} [{found.low * 100:{sign}.1f}, {found.high * 100:{sign}.1f}]"
+    text = f"{found.value * 100:{sign}.1f} [{found.low * 100:{sign}.1f}, {found.high * 100:{sign}.1f}]"
+    if found.method in ("ppi++", "labels"):
+        text += f" ({found.method}, {found.labels} labels)"
+    return text
 
 
 def _short(text: str, limit: int) -> str:
