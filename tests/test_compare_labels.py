@@ -175,9 +175,8 @@ def test_cli_labels_in_table_json_and_html(study: dict[str, Any], tmp_path: Path
         main, [*args, "--json", str(out), "--html", str(html)], catch_exceptions=False
     )
     assert result.exit_code == 0, result.output
-    assert (
-        "corrected for judge error (human labels" in result.output and "(ppi++, 160 labels)" in result.output
-    )
+    assert "corrected for judge error with the labels in" in result.output
+    assert "(ppi++, 160 labels)" in result.output
     report = json.loads(out.read_text())
     assert report["groups"][0]["models"]["tuned"]["harmful_corrected"]["method"] == "ppi++"
     assert "ppi++, 160 labels" in html.read_text()

@@ -15,6 +15,7 @@ from judgekit._compare.models import (
     ModelGroup,
     RateEstimate,
 )
+from judgekit.metrics.corrected import MIN_PPI_LABELS
 
 WIDTH = 110
 ADJUST_NAMES = {"holm": "Holm", "bh": "Benjamini-Hochberg", "none": "not adjusted"}
@@ -188,8 +189,13 @@ def _corrected_lines(comparison: Comparison) -> list[str]:
     if settings.correction is None:
         return []
     name = comparison.measures.harmful
-    source = f"judge {settings.calibration_judge}" if settings.labels is None else f"labels {settings.labels}"
-    lines = [f"corrected for judge error ({settings.correction}; {source}):"]
+    if settings.labels is None:
+        lines = [f"corrected for judge error ({settings.correction}; judge {settings.calibration_judge}):"]
+    else:
+        lines = [
+            f"corrected for judge error with the labels in {settings.labels} (PPI++ where a group has "
+            f"{MIN_PPI_LABELS} labels or more, else the labels' own rate; differences: bootstrap):"
+        ]
     for group in comparison.groups:
         cells = []
         for model, found in group.models.items():
