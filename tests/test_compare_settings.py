@@ -9,6 +9,7 @@ import pytest
 from verdict_files import scored, verdict, write
 
 import judgekit
+from judgekit._compare.tables import comparison_text
 from judgekit._errors import InputError
 from judgekit.testing import JudgeServer, marker_responder
 
@@ -71,7 +72,7 @@ def test_files_without_settings_load_and_say_so(tmp_path: Path) -> None:
     assert all(v.judge_settings is None for v in judgekit.read_verdicts(old))
     result = judgekit.compare([old, new])
     assert result.mixed == [] and result.models[0].unrecorded_settings == 3
-    text = judgekit._compare.tables.comparison_text(result)
+    text = comparison_text(result)
     assert "old: 3 verdicts record no judge settings" in text
 
 
@@ -79,3 +80,14 @@ def test_an_api_error_without_a_judge_model_is_no_mix(tmp_path: Path) -> None:
     rows = [verdict("r0", 1), verdict("r1", None, status="api_error", rubric_fields={"judge_model": None})]
     base, other = write(tmp_path / "base.jsonl", rows), scored(tmp_path / "other.jsonl", [1, 5])
     assert judgekit.compare([base, other]).mixed == []
+
+
+def test_ray_columns_carry_the_settings() -> None:
+    pytest.importorskip("pyarrow")
+    from judgekit.ray._columns import verdict_from_row, verdict_to_row
+
+    settings = {"temperature": 0.2, "max_tokens": 64, "seed": 7}
+    original = verdict("r0", 3, output_mode="text", judge_settings=settings)
+    row = verdict_to_row(original)
+    assert json.loads(row["judge_settings_json"]) == settings and row["output_mode"] == "text"
+    assert verdict_from_row(row) == original
