@@ -33,6 +33,22 @@ class Usage(BaseModel):
     completion_tokens: int = 0
 
 
+class JudgeSettings(BaseModel):
+    """The request settings that can change a verdict, as sent for every record of a run.
+
+    Recorded once per verdict line, compactly: `logprobs`, `top_p` and `seed` only when set.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    temperature: float
+    max_tokens: int
+    logprobs: bool | None = None
+    """True when token logprobs were asked for (absent: not asked)."""
+    top_p: float | None = None
+    seed: int | None = None
+
+
 class Verdict(BaseModel):
     """One record's judgement: one JSON line of output."""
 
@@ -67,6 +83,9 @@ class Verdict(BaseModel):
     output_mode: str | None = None
     """How the request asked for the reply's format (json_schema, json_object_schema, json_object,
     text); none for keyword rubrics."""
+    judge_settings: JudgeSettings | None = None
+    """The request's temperature, max_tokens, logprobs, top_p and seed; none for keyword rubrics
+    and in files written before judgekit recorded them."""
     error: str | None = None
     """What went wrong, when status is not ok."""
     raw: str | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -21,8 +22,16 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 def page(tmp_path: Path) -> Path:
     base = scored(tmp_path / "base.jsonl", _scores(1, 90, 0), CATEGORIES)
     tuned = scored(tmp_path / "tuned.jsonl", _scores(1, 90, 2), CATEGORIES)
+    labels = tmp_path / "labels.jsonl"  # every other verdict of each model, labelled
+    rows = [
+        {"id": f"r{i}", "model": name, "label": i % 4 == 0}
+        for name in ("base", "tuned")
+        for i in range(0, 90, 2)
+    ]
+    labels.write_text("".join(json.dumps(row) + "\n" for row in rows))
     html = tmp_path / "report.html"
-    html.write_text(render_html(judgekit.compare([base, tuned], by="category")), encoding="utf-8")
+    comparison = judgekit.compare([base, tuned], by="category", labels=labels)
+    html.write_text(render_html(comparison), encoding="utf-8")
     return html
 
 
@@ -35,6 +44,10 @@ def test_page_is_offline_and_complete(page: Path) -> None:
     for expected in ("Per group", "Differences against base", "Table", "Provenance", "changed most"):
         assert expected in text
     assert "policy-hash" in text and "seed 0" in text
+    assert (
+        "corrected for judge error with the labels in" in text
+        and "warning: fraud: base: only 15 labels" in text
+    )
 
 
 def test_text_from_verdicts_is_escaped(tmp_path: Path) -> None:

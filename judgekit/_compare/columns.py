@@ -32,6 +32,12 @@ class Provenance:
     """What produced one file's verdicts: each distinct (rubric, version, hash, judge model)."""
 
     rubrics: list[tuple[str, str, str, str | None]]
+    settings: list[dict[str, Any]] = field(default_factory=list)
+    """Each distinct `judge_settings` object (temperature, max_tokens, ...) the verdicts record."""
+    output_modes: list[str] = field(default_factory=list)
+    """Each distinct output mode (json_schema, ..., text) the verdicts record."""
+    unrecorded_settings: int = 0
+    """Judge verdicts (with an output mode) that record no settings: written by an older judgekit."""
 
 
 @dataclass
@@ -146,6 +152,27 @@ def iter_rows(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
                 yield number, _parse(line, path, number)
 
 
+class _Settings:
+    """The distinct judge settings and output modes of a file's lines, cheaply (most lines repeat)."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, dict[str, Any]] = {}
+        self.modes: dict[str, None] = {}
+        self.unrecorded = 0
+        self._last: Any = None
+
+    def add(self, row: dict[str, Any]) -> None:
+        found, mode = row.get("judge_settings"), row.get("output_mode")
+        if isinstance(mode, str):
+            self.modes.setdefault(mode, None)
+            self.unrecorded += found is None
+        if found is None or found == self._last:
+            return
+        self._last = found
+        if isinstance(found, dict):
+            self.seen.setdefault(json.dumps(found, sort_keys=True), found)
+
+
 def _code8(value: Any) -> int:
     return -1 if value is None else int(bool(value))
 
@@ -159,9 +186,11 @@ def read_columns(path: str, *, by: str | None = None, cluster_field: str | None 
     cluster_codes: dict[str, int] = {}
     rubrics: dict[tuple[Any, Any, Any, Any], None] = {}
     has_prompts = False
+    settings = _Settings()
     for number, row in iter_rows(path):
         key = (row.get("rubric"), row.get("rubric_version"), row["rubric_hash"], row.get("judge_model"))
         rubrics.setdefault(key, None)
+        settings.add(row)
         ids.append(hash(str(row["id"])))
         inputs = row.get("input")
         prompt = inputs.get("prompt") if isinstance(inputs, dict) else None
@@ -197,7 +226,12 @@ def read_columns(path: str, *, by: str | None = None, cluster_field: str | None 
         groups=np.frombuffer(groups, dtype=np.int32),
         group_names=group_codes.names,
         clusters=np.frombuffer(clusters, dtype=np.int64) if cluster_field is not None else None,
-        provenance=Provenance([_rubric_key(key) for key in rubrics]),
+        provenance=Provenance(
+            [_rubric_key(key) for key in rubrics],
+            settings=list(settings.seen.values()),
+            output_modes=list(settings.modes),
+            unrecorded_settings=settings.unrecorded,
+        ),
         has_prompts=has_prompts,
     )
 

@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from judgekit._compare.models import Estimate
+from judgekit._compare.models import Corrected
 from judgekit._errors import InputError
 from judgekit.metrics import rogan_gladen
 
@@ -87,7 +87,7 @@ def read_judge_errors(path: str, judge: str | None = None) -> JudgeErrors:
 
 def corrected_rate(
     judge_rate: float, n_judged: int, errors: ErrorRates, confidence: float
-) -> Estimate | None:
+) -> Corrected | None:
     """The prevalence behind the judge's positive rate, with its interval; None if not invertible."""
     if n_judged < 1:
         return None
@@ -103,12 +103,25 @@ def corrected_rate(
     )
     if math.isnan(interval.estimate):
         return None
-    return Estimate(value=interval.estimate, low=interval.low, high=interval.high)
+    return Corrected(
+        value=interval.estimate,
+        low=interval.low,
+        high=interval.high,
+        method="rogan-gladen",
+        labels=errors.n_positives + errors.n_negatives,
+    )
 
 
-def corrected_difference(low: float, estimate: float, high: float, errors: ErrorRates) -> Estimate | None:
+def corrected_difference(low: float, estimate: float, high: float, errors: ErrorRates) -> Corrected | None:
     """A rate difference divided by se + sp - 1 (the error rates taken as known); None at chance."""
     if errors.youden <= 0:
         return None
     scale = 1 / errors.youden
-    return Estimate(value=estimate * scale, low=low * scale, high=high * scale)
+    return Corrected(
+        value=estimate * scale,
+        low=low * scale,
+        high=high * scale,
+        method="rogan-gladen",
+        labels=errors.n_positives + errors.n_negatives,
+        reason="the raw difference divided by se + sp - 1 (se and sp taken as known)",
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -17,6 +17,19 @@ class Estimate(_Model):
     value: float
     low: float
     high: float
+
+
+class Corrected(Estimate):
+    """A harmful rate (or a difference of two) corrected for the judge's errors, and how."""
+
+    method: str
+    """`rogan-gladen` (a calibration report's sensitivity and specificity), `ppi++` or `labels`
+    (human labels of the compared items: PPI++, or the labels' own rate), `bootstrap` (a difference
+    of label-corrected rates)."""
+    labels: int | None = None
+    """Human labels behind it (a difference: both models' labels on the pairs)."""
+    reason: str | None = None
+    """Why this estimator, in words."""
 
 
 class RateEstimate(_Model):
@@ -43,8 +56,8 @@ class ModelGroup(_Model):
     refused: RateEstimate | None
     partial_refused: RateEstimate | None = None
     """Three-way refusal rubrics only: the share of partial refusals (`refused` counts full ones)."""
-    harmful_corrected: Estimate | None = None
-    """The harmful rate corrected for the judge's measured sensitivity and specificity."""
+    harmful_corrected: Corrected | None = None
+    """The harmful rate corrected for the judge's errors (a calibration report, or labels)."""
 
 
 class Difference(_Model):
@@ -73,8 +86,8 @@ class PairGroup(_Model):
     harmful: Difference | None
     refused: Difference | None
     partial_refused: Difference | None = None
-    harmful_corrected: Estimate | None = None
-    """The harmful difference once the judge's errors are corrected (sensitivity, specificity known)."""
+    harmful_corrected: Corrected | None = None
+    """The harmful difference once the judge's errors are corrected."""
 
 
 class ExampleSide(_Model):
@@ -118,6 +131,12 @@ class ModelInfo(_Model):
     rows: int
     rubrics: list[dict[str, str | None]]
     """Each distinct rubric name, version, hash and judge model in the file."""
+    judge_settings: list[dict[str, Any]] = []
+    """Each distinct `judge_settings` (temperature, max_tokens, logprobs, top_p, seed) recorded."""
+    output_modes: list[str] = []
+    """Each distinct output mode recorded (json_schema, json_object_schema, json_object, text)."""
+    unrecorded_settings: int = 0
+    """Judge verdicts recording no settings (older files): those could not be checked."""
 
 
 class PairInfo(_Model):
@@ -163,6 +182,8 @@ class Settings(_Model):
     calibration: str | None
     calibration_judge: str | None
     correction: str | None
+    labels: str | None = None
+    """The labels file of the compared items, when the correction comes from one."""
 
 
 class Comparison(_Model):
@@ -172,7 +193,9 @@ class Comparison(_Model):
     models: list[ModelInfo]
     pairs: list[PairInfo]
     mixed: list[str]
-    """What differs between the files' rubrics and judges (only with allow_mixed)."""
+    """What differs between the files' rubrics, judges and judge settings (only with allow_mixed)."""
+    correction_warnings: list[str] = []
+    """Where a corrected rate is missing or its interval weak (too few labels, say)."""
     measures: Measures
     settings: Settings
     groups: list[GroupRow]

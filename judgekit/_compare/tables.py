@@ -6,7 +6,16 @@ import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from judgekit._compare.models import Comparison, Difference, Estimate, GroupRow, ModelGroup, RateEstimate
+from judgekit._compare.models import (
+    Comparison,
+    Corrected,
+    Difference,
+    Estimate,
+    GroupRow,
+    ModelGroup,
+    RateEstimate,
+)
+from judgekit.metrics.corrected import MIN_PPI_LABELS
 
 WIDTH = 110
 ADJUST_NAMES = {"holm": "Holm", "bh": "Benjamini-Hochberg", "none": "not adjusted"}
@@ -161,6 +170,12 @@ def footer_lines(comparison: Comparison) -> list[str]:
         if pair.prompt_mismatches:
             lines.append(f"{pair.model}: {pair.prompt_mismatches} pairs by id have different prompts")
     lines += [f"mixed (--allow-mixed): {difference}" for difference in comparison.mixed]
+    for model in comparison.models:
+        if model.unrecorded_settings:
+            lines.append(
+                f"{model.name}: {model.unrecorded_settings} verdicts record no judge settings (judged by an "
+                "older judgekit): their temperature and max_tokens could not be checked"
+            )
     lines += _corrected_lines(comparison)
     return lines
 
@@ -174,7 +189,13 @@ def _corrected_lines(comparison: Comparison) -> list[str]:
     if settings.correction is None:
         return []
     name = comparison.measures.harmful
-    lines = [f"corrected for judge error ({settings.correction}; judge {settings.calibration_judge}):"]
+    if settings.labels is None:
+        lines = [f"corrected for judge error ({settings.correction}; judge {settings.calibration_judge}):"]
+    else:
+        lines = [
+            f"corrected for judge error with the labels in {settings.labels} (PPI++ where a group has "
+            f"{MIN_PPI_LABELS} labels or more, else the labels' own rate; differences: bootstrap):"
+        ]
     for group in comparison.groups:
         cells = []
         for model, found in group.models.items():
@@ -185,12 +206,16 @@ def _corrected_lines(comparison: Comparison) -> list[str]:
                 cells.append(f"{model} - {settings.baseline} {_interval(difference.harmful_corrected, True)}")
         if cells:
             lines.append(f"  {group.group}: {name} " + "; ".join(cells))
+    lines += [f"  warning: {warning}" for warning in comparison.correction_warnings]
     return lines
 
 
-def _interval(found: Estimate, signed: bool) -> str:
+def _interval(found: Corrected, signed: bool) -> str:
     sign = "+" if signed else ""
-    return f"{found.value * 100:{sign}.1f} [{found.low * 100:{sign}.1f}, {found.high * 100:{sign}.1f}]"
+    text = f"{found.value * 100:{sign}.1f} [{found.low * 100:{sign}.1f}, {found.high * 100:{sign}.1f}]"
+    if found.method in ("ppi++", "labels"):
+        text += f" ({found.method}, {found.labels} labels)"
+    return text
 
 
 def _short(text: str, limit: int) -> str:

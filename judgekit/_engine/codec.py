@@ -21,6 +21,7 @@ from judgekit._prompts import check_template, render_messages
 from judgekit._records import Record
 from judgekit._rubrics import Rubric
 from judgekit._verdicts import (
+    JudgeSettings,
     Outcome,
     ParsedReply,
     Verdict,
@@ -91,16 +92,31 @@ class Codec:
     @cached_property
     def _settings(self) -> dict[str, Any]:
         """The request fields every record shares (from the rubric and the config)."""
-        generation, config = self.rubric.generation, self.config
-        assert config.model is not None
+        settings, config = self.judge_settings, self.config
+        assert config.model is not None and settings is not None
         return {
             "model": config.model,
-            "temperature": config.temperature if config.temperature is not None else generation.temperature,
-            "max_tokens": self.max_tokens,
+            "temperature": settings.temperature,
+            "max_tokens": settings.max_tokens,
             "logprobs": config.logprobs,
-            "top_p": generation.top_p,
-            "seed": generation.seed,
+            "top_p": settings.top_p,
+            "seed": settings.seed,
         }
+
+    @cached_property
+    def judge_settings(self) -> JudgeSettings | None:
+        """The settings every verdict of this judge records (None for keyword rubrics); built once."""
+        if self.rubric.kind != "llm":
+            return None
+        generation, config = self.rubric.generation, self.config
+        temperature = config.temperature if config.temperature is not None else generation.temperature
+        return JudgeSettings(
+            temperature=temperature,
+            max_tokens=self.max_tokens,
+            logprobs=True if config.logprobs else None,
+            top_p=generation.top_p,
+            seed=generation.seed,
+        )
 
     @cached_property
     def _response_formats(self) -> dict[RequestMode, dict[str, Any] | None]:
@@ -263,6 +279,7 @@ class Codec:
             rubric=self.rubric.name,
             rubric_version=self.rubric.version,
             rubric_hash=self.rubric.hash,
+            judge_settings=self.judge_settings,
             **values,
         )
 

@@ -60,6 +60,12 @@ from judgekit.cli.common import EXIT_INPUT, EXIT_JUDGE, OPTION, cache_file, cach
     type=click.Path(dir_okay=False),
     help="A `judgekit calibrate --json` report: add rates corrected for the judge's errors.",
 )
+@OPTION(
+    "--labels",
+    type=click.Path(dir_okay=False),
+    help="Human labels of a random subset of each model's verdicts (JSONL: id, model, label): "
+    "add PPI++ corrected harmful rates.",
+)
 @OPTION("--seed", type=int, default=0, help="Seed of the bootstraps.")
 @OPTION("--resamples", type=click.IntRange(min=100), default=2000, help="Bootstrap resamples.")
 @OPTION(

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]
 
-from judgekit._verdicts import Usage, Verdict
+from judgekit._verdicts import JudgeSettings, Usage, Verdict
 
 Row = dict[str, Any]
 
@@ -30,6 +30,8 @@ VERDICT_SCHEMA = pa.schema(
         ("rubric_version", pa.string()),
         ("rubric_hash", pa.string()),
         ("judge_model", pa.string()),
+        ("output_mode", pa.string()),
+        ("judge_settings_json", pa.string()),
         ("prompt_tokens", pa.int64()),
         ("completion_tokens", pa.int64()),
         ("latency_ms", pa.float64()),
@@ -38,7 +40,8 @@ VERDICT_SCHEMA = pa.schema(
         ("raw", pa.string()),
     ]
 )
-"""The verdict columns, typed: `score` is always a float, `fields_json` the rubric's fields as JSON."""
+"""The verdict columns, typed: `score` is always a float, `fields_json` the rubric's fields as JSON
+(`judge_settings_json` likewise the judge's request settings)."""
 
 VERDICT_COLUMNS: tuple[str, ...] = tuple(VERDICT_SCHEMA.names)
 
@@ -61,6 +64,10 @@ def verdict_to_row(verdict: Verdict) -> Row:
         "rubric_version": verdict.rubric_version,
         "rubric_hash": verdict.rubric_hash,
         "judge_model": verdict.judge_model,
+        "output_mode": verdict.output_mode,
+        "judge_settings_json": verdict.judge_settings.model_dump_json(exclude_none=True)
+        if verdict.judge_settings is not None
+        else None,
         "prompt_tokens": None if usage is None else usage.prompt_tokens,
         "completion_tokens": None if usage is None else usage.completion_tokens,
         "latency_ms": verdict.latency_ms,
@@ -74,13 +81,14 @@ def verdict_from_row(row: Mapping[str, Any]) -> Verdict:
     """The Verdict of a row of `VERDICT_COLUMNS` (e.g. for `judgekit.summarize_verdicts`)."""
     values = {name: plain_value(row.get(name)) for name in VERDICT_COLUMNS}
     prompt_tokens, completion_tokens = values.pop("prompt_tokens"), values.pop("completion_tokens")
-    fields_json = values.pop("fields_json")
+    fields_json, settings_json = values.pop("fields_json"), values.pop("judge_settings_json")
     usage = None
     if prompt_tokens is not None or completion_tokens is not None:
         usage = Usage(prompt_tokens=prompt_tokens or 0, completion_tokens=completion_tokens or 0)
     return Verdict(
         **{**values, "categories": list(values["categories"] or [])},
         fields=json.loads(fields_json) if fields_json else {},
+        judge_settings=JudgeSettings.model_validate_json(settings_json) if settings_json else None,
         usage=usage,
     )
 
