@@ -21,10 +21,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from judgekit._expressions import compile_expression
 from judgekit._keywords import get_keyword_set, is_refusal
+from judgekit._logprobs import TokenLogprobs as TokenLogprobs  # re-exported (the exchange)
+from judgekit._logprobs import expected_score as expected_score  # re-exported (the codec)
 from judgekit._reply_text import echo_spans, own_text, read_sentence
 from judgekit._rubrics import Rubric, RubricField, slug
 
 Status = Literal["ok", "parse_error", "judge_refused", "api_error"]
+ParsedFrom = Literal["marker", "bare", "sentence"]
+"""How a text reply's verdict was read when it held no JSON verdict: `name: value` lines, a lone
+value (`Yes`, `4`), or a verdict sentence (`The response is 1.`)."""
 
 
 class Usage(BaseModel):
@@ -59,6 +64,9 @@ class Verdict(BaseModel):
     reasoning: str | None = None
     expected_score: float | None = None
     """Probability-weighted score from the judge's token logprobs, when available."""
+    parsed_from: ParsedFrom | None = None
+    """How a text reply with no JSON verdict was read: `marker` (`score: 4` lines), `bare` (a lone
+    value), `sentence` (a verdict sentence, "The response is 1."); none for JSON."""
     rubric: str
     rubric_version: str
     rubric_hash: str
@@ -82,11 +90,6 @@ class Verdict(BaseModel):
         return self.model_dump_json(exclude_none=True)
 
 
-ReadFrom = Literal["marker", "bare", "sentence"]
-"""How a text reply's verdict was read when it held no JSON verdict: `name: value` lines, a lone
-value (`Yes`, `4`), or a verdict sentence (`The response is 1.`)."""
-
-
 @dataclass(frozen=True)
 class ParsedReply:
     """Field values read from a judge reply, or why they could not be read."""
@@ -94,7 +97,7 @@ class ParsedReply:
     values: dict[str, Any]
     status: Status = "ok"
     error: str | None = None
-    read_from: ReadFrom | None = None
+    parsed_from: ParsedFrom | None = None
     """None when the values came from a JSON object."""
 
 
@@ -149,18 +152,18 @@ def _parse_reply(
     if objects:
         return _choose_object(objects, rubric, hint)
     own = own_text(text, echoes)
-    found, read_from = _text_values(own, rubric)
+    found, parsed_from = _text_values(own, rubric)
     if echoes and not found.keys() & {field.name for field in _verdict_fields(rubric)}:
         hint = f"; it echoes the judged text back (<response> ...), which is not read{hint}"
     try:
-        return ParsedReply(_validate(found, rubric), read_from=read_from)
+        return ParsedReply(_validate(found, rubric), parsed_from=parsed_from)
     except _FieldError as error:
         if not found and is_refusal(own, get_keyword_set(_JUDGE_REFUSAL_SET)):
             return ParsedReply({}, "judge_refused", "the judge refused to judge")
         return ParsedReply(found, "parse_error", f"{error}{hint}")
 
 
-def _text_values(text: str, rubric: Rubric) -> tuple[dict[str, Any], ReadFrom | None]:
+def _text_values(text: str, rubric: Rubric) -> tuple[dict[str, Any], ParsedFrom | None]:
     """The field values a text reply gives, and how they were read.
 
     Its `name: value` lines, else a lone value, else a verdict sentence; raises _FieldError for
@@ -493,34 +496,6 @@ def _tidy_number(value: Any) -> int | float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"a score expression must give a number, not {value!r}")
     return value
-
-
-TokenLogprobs = Sequence[tuple[str, Sequence[tuple[str, float]]]]
-"""Per generated token: its text and the top alternatives with their log probabilities."""
-
-
-def expected_score(tokens: TokenLogprobs, rubric: Rubric) -> float | None:
-    """Probability-weighted score from the logprobs of the score's value token.
-
-    Only for rubrics whose score is one integer field; None when the token is not found.
-    """
-    field = rubric.field(rubric.scoring.score.strip())
-    if field is None or field.type != "integer":
-        return None
-    assert field.minimum is not None and field.maximum is not None
-    marker = re.compile(rf'"?{re.escape(field.name)}"?[*_]*\s*[:=]\s*"?\s*$')
-    text = ""
-    for token, alternatives in tokens:
-        if marker.search(text[-60:]) and token.strip().isdigit():
-            weights: dict[int, float] = {}
-            for alternative, logprob in alternatives:
-                value = alternative.strip()
-                if value.isdigit() and field.minimum <= int(value) <= field.maximum:
-                    weights[int(value)] = weights.get(int(value), 0.0) + math.exp(logprob)
-            total = sum(weights.values())
-            return sum(v * w for v, w in weights.items()) / total if total else None
-        text += token
-    return None
 
 
 SMALL_SCALE = 10

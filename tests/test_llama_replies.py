@@ -42,7 +42,7 @@ def test_the_parser_reads_what_the_reply_says(rubric_name: str, case: dict[str, 
     assert parsed.status == "ok", (parsed.error, case["note"])
     assert {k: v for k, v in parsed.values.items() if k != "reasoning"} == case["expected"], case["note"]
     # A verdict read from a sentence says so; one read from a JSON object does not.
-    assert parsed.read_from == (None if "JSON" in case["note"] else "sentence"), parsed
+    assert parsed.parsed_from == (None if "JSON" in case["note"] else "sentence"), parsed
 
 
 def test_echoed_replies_say_they_echo() -> None:
