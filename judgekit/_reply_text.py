@@ -182,7 +182,7 @@ def _reading(sentence: str, pattern: re.Pattern[str], field: RubricField) -> Rea
         return f"a score out of {denominator}, not of {field.maximum:g}"
     if re.search(r"\d", rest):
         return "it names two numbers"
-    return (match.group("value"), False)
+    return (match.group("numerator"), False)
 
 
 def _plain_subject(subject: str) -> bool:
@@ -213,7 +213,7 @@ def _build_pattern(field: RubricField, rubric: Rubric) -> re.Pattern[str] | None
         value = _enum_alternation(field)
     else:
         number = r"[-+]?\d+(?:\.\d+)?"
-        value = rf"{number}(?:\s*(?:/|out\s+of)\s*(?P<denominator>{number}))?"
+        value = rf"(?P<numerator>{number})(?:\s*(?:/|out\s+of)\s*(?P<denominator>{number}))?"
     article = r"(?:(?:a|an)\s+)?" if field.type != "boolean" else ""
     return re.compile(rf"{_SUBJECT}\s+{_VERB}\s+{article}(?P<value>{value})(?![\w./-]){_REST}$")
 
