@@ -20,32 +20,39 @@ from judgekit._prompts import FENCED_TAGS
 from judgekit._rubrics import Rubric, RubricField
 
 _TAG_NAMES = "|".join(FENCED_TAGS)
-_ECHO_TAG = re.compile(
-    rf"(?P<open>^[ \t]*<(?:{_TAG_NAMES})>[ \t]*(?=\n|$))|(?P<close></(?:{_TAG_NAMES})>)", re.I | re.M
-)
-"""An opening fence tag alone on its line, or a closing one anywhere: what the prompt's fences look
-like when a judge copies them (the judged text itself can hold neither: the fence escapes them)."""
+_ECHO_TAG = re.compile(rf"<(/?)(?:{_TAG_NAMES})>", re.I)
+"""A fence tag as the prompt writes them; the judged text itself holds none (the fence escapes
+them), so one in a reply is the judge copying the prompt. Starts with a literal: a fast scan."""
 
 
 def echo_spans(text: str) -> list[tuple[int, int]]:
     """The stretches of `text` between echoed fence tags (an unclosed one runs to the end).
 
-    A closing tag with no opening one ends a stretch that began after the previous one: the
-    judge copied the tail of a fenced block.
+    An opening tag counts when it stands alone on its line, as the prompt's fences do (a tag
+    named inside a sentence is no fence); a closing tag anywhere. A closing tag with no opening
+    one ends a stretch that began after the previous one: the judge copied a block's tail.
     """
     spans: list[tuple[int, int]] = []
     opened: int | None = None
     for match in _ECHO_TAG.finditer(text):
-        if match.group("open") is not None:
-            if opened is None:
-                opened = match.start()
-        else:
+        if match.group(1):
             start = opened if opened is not None else (spans[-1][1] if spans else 0)
             spans.append((start, match.end()))
             opened = None
+        elif opened is None and _alone_on_its_line(text, match.start(), match.end()):
+            opened = match.start()
     if opened is not None:
         spans.append((opened, len(text)))
     return spans
+
+
+def _alone_on_its_line(text: str, start: int, end: int) -> bool:
+    """Whether only spaces stand between `text[start:end]` and the line's ends (a bounded scan)."""
+    while start > 0 and text[start - 1] in " \t":
+        start -= 1
+    while end < len(text) and text[end] in " \t":
+        end += 1
+    return (start == 0 or text[start - 1] == "\n") and (end == len(text) or text[end] in "\r\n")
 
 
 def own_text(text: str, spans: list[tuple[int, int]]) -> str:
@@ -68,6 +75,7 @@ MAX_SENTENCE_CHARS = 400
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)|\n")
 _MARKUP = re.compile(r"[*_`\"“”]+")
 _SUBJECT = r"(?P<subject>it|this|(?:the|this|my|its)(?:\s+[a-z'\u2019-]+){1,4}?)"
+_SUBJECT_STARTS = ("it", "this", "the", "my")
 _VERB = r"(?:is|was|would\s+be)(?P<negated>n't|\s+not)?"
 _REST = r"(?P<rest>(?:[,;]|\s+-+|\s+—)?\s+.*)?"
 _NEGATIONS = frozenset({"not", "no", "never", "hardly", "barely", "neither", "nor", "isn't", "wasn't"})
@@ -117,6 +125,8 @@ def read_sentence(text: str, field: RubricField, rubric: Rubric) -> Sentence | N
         shown = first[:100]
         return Sentence(error=f"the reply's first sentence cannot be read one way ({reading}): {shown!r}")
     for other in sentences:
+        if not other.startswith(_SUBJECT_STARTS):
+            continue
         again = _reading(other, pattern, field)
         if again is not None and again != reading:
             return Sentence(
