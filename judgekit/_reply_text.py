@@ -174,10 +174,10 @@ def _reading(sentence: str, pattern: re.Pattern[str], field: RubricField) -> Rea
         return None
     negated = bool(match.group("negated"))
     rest = (match.group("rest") or "").strip()
-    if rest and not _CAUSE.match(rest):
-        return "it goes on after the verdict"
     if _CONTRAST.search(rest):
         return "it qualifies the verdict"
+    if rest and not _CAUSE.match(rest):
+        return "it goes on after the verdict"
     if field.type == "boolean":
         return (not negated, False)
     if negated:

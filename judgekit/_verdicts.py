@@ -152,9 +152,11 @@ def _parse_reply(
     if objects:
         return _choose_object(objects, rubric, hint)
     own = own_text(text, echoes)
-    found, parsed_from = _text_values(own, rubric)
+    found, parsed_from, unreadable = _text_values(own, rubric)
     if echoes and not found.keys() & {field.name for field in _verdict_fields(rubric)}:
         hint = f"; it echoes the judged text back (<response> ...), which is not read{hint}"
+    if unreadable is not None:
+        return ParsedReply(found, "parse_error", f"{unreadable}{hint}")
     try:
         return ParsedReply(_validate(found, rubric), parsed_from=parsed_from)
     except _FieldError as error:
@@ -163,29 +165,29 @@ def _parse_reply(
         return ParsedReply(found, "parse_error", f"{error}{hint}")
 
 
-def _text_values(text: str, rubric: Rubric) -> tuple[dict[str, Any], ParsedFrom | None]:
-    """The field values a text reply gives, and how they were read.
+def _text_values(text: str, rubric: Rubric) -> tuple[dict[str, Any], ParsedFrom | None, str | None]:
+    """The field values a text reply gives, how they were read, and why a sentence was not read.
 
-    Its `name: value` lines, else a lone value, else a verdict sentence; raises _FieldError for
-    a verdict sentence that cannot be read one way.
+    Its `name: value` lines, else a lone value, else a verdict sentence; the third item is set
+    when the reply has a verdict sentence that cannot be read one way.
     """
     found = _marked_values(text, rubric)
     if found.keys() & {field.name for field in _verdict_fields(rubric)}:
-        return found, "marker"
+        return found, "marker", None
     key = _key_field(rubric)
     if key is None:
-        return found, None
+        return found, None, None
     field, implied = key
     if not found and len(text) <= 200:
         bare = _EMPHASIS.sub("", text).strip().rstrip(".")
         if bare and "\n" not in bare and len(bare) <= 20 and _fits(field, bare, rubric):
-            return {**implied, field.name: bare}, "bare"
+            return {**implied, field.name: bare}, "bare", None
     sentence = read_sentence(text, field, rubric)
     if sentence is None:
-        return found, None
+        return found, None, None
     if sentence.error is not None:
-        raise _FieldError(sentence.error)
-    return {**found, **implied, field.name: sentence.value}, "sentence"
+        return found, None, sentence.error
+    return {**found, **implied, field.name: sentence.value}, "sentence", None
 
 
 def _fits(field: RubricField, value: str, rubric: Rubric) -> bool:
