@@ -153,7 +153,7 @@ def _parse_reply(
         return _choose_object(objects, rubric, hint)
     own = own_text(text, echoes)
     found, parsed_from, unreadable = _text_values(own, rubric)
-    if echoes and not found.keys() & {field.name for field in _verdict_fields(rubric)}:
+    if echoes and parsed_from is None:
         hint = f"; it echoes the judged text back (<response> ...), which is not read{hint}"
     if unreadable is not None:
         return ParsedReply(found, "parse_error", f"{unreadable}{hint}")
@@ -178,13 +178,18 @@ def _text_values(text: str, rubric: Rubric) -> tuple[dict[str, Any], ParsedFrom 
     if key is None:
         return found, None, None
     field, implied = key
+    bare = None
     if not found and len(text) <= 200:
         bare = _EMPHASIS.sub("", text).strip().rstrip(".")
-        if bare and "\n" not in bare and len(bare) <= 20 and _fits(field, bare, rubric):
+        if not bare or "\n" in bare or len(bare) > 20:
+            bare = None
+        elif _fits(field, bare, rubric):
             return {**implied, field.name: bare}, "bare", None
     sentence = read_sentence(text, field, rubric)
     if sentence is None:
-        return found, None, None
+        # A short reply that is no value stays the field's bad value (a parse error naming it),
+        # as before verdict sentences, for rubrics with one verdict field.
+        return ({field.name: bare} if bare and not implied else found), None, None
     if sentence.error is not None:
         return found, None, sentence.error
     return {**found, **implied, field.name: sentence.value}, "sentence", None
