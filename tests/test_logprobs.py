@@ -188,7 +188,12 @@ def test_token_values(token: str, field: str, value: object) -> None:
 
 def test_malformed_alternatives_are_skipped_and_an_unknown_token_drops_the_list() -> None:
     good = {"token": "5", "logprob": -0.1}
-    entry = {"token": "4", "logprob": -0.2, "top_logprobs": [good, {"token": 5}, {"logprob": -1}, "x", None]}
+    huge = {"token": "3", "logprob": -(10**400)}  # no float holds it
+    entry = {
+        "token": "4",
+        "logprob": -0.2,
+        "top_logprobs": [good, {"token": 5}, {"logprob": -1}, "x", None, huge],
+    }
     reply = reply_from_completion(_completion([{"token": "score: "}, entry]), "m")
     assert list(reply.tokens) == [("score: ", []), ("4", [("5", -0.1)])]
     cut = {"token": "", "bytes": list("é".encode())}

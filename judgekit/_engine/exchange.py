@@ -244,7 +244,7 @@ def _alternative(item: Any) -> tuple[str, float] | None:
     assert isinstance(item, Mapping)
     logprob, prob = item.get("logprob"), item.get("prob")
     if isinstance(logprob, int | float) and not isinstance(logprob, bool):
-        value = float(logprob)
+        value = float(logprob) if isinstance(logprob, float) or abs(logprob) < 2**53 else -math.inf
     elif isinstance(prob, int | float) and not isinstance(prob, bool) and 0 < prob <= 1:
         value = math.log(prob)
     else:
