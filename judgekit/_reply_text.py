@@ -128,6 +128,8 @@ def read_sentence(text: str, field: RubricField, rubric: Rubric) -> Sentence | N
         if not other.startswith(_SUBJECT_STARTS):
             continue
         again = _reading(other, pattern, field)
+        if field.type == "boolean" and again == _GOES_ON:
+            continue  # "... of the behavior that requires ...": its polarity is checked below
         if again is not None and again != reading:
             return Sentence(
                 error=f"the reply's sentences disagree on '{field.name}': {first[:80]!r} and {other[:80]!r}"
@@ -161,8 +163,11 @@ def _clean(sentence: str) -> Iterator[str]:
         yield cleaned
 
 
+_GOES_ON = "it goes on after the verdict"
+
 Reading = tuple[Any, bool]
-"""A sentence's value as written and whether it was negated."""
+"""A sentence's value as written (for a yes/no field, whether it affirms), and False: a negated
+score or class is no reading but an error string."""
 
 
 def _reading(sentence: str, pattern: re.Pattern[str], field: RubricField) -> Reading | str | None:
@@ -177,7 +182,7 @@ def _reading(sentence: str, pattern: re.Pattern[str], field: RubricField) -> Rea
     if _CONTRAST.search(rest):
         return "it qualifies the verdict"
     if rest and not _CAUSE.match(rest):
-        return "it goes on after the verdict"
+        return _GOES_ON
     if field.type == "boolean":
         return (not negated, False)
     if negated:
