@@ -1,8 +1,10 @@
 """Verdicts: the judge's reply parsed and checked against the rubric.
 
 Parsing prefers the JSON object the rubric asks for and tolerates what judges really send
-(markdown fences, prose around the JSON, `**5**`, `5.`, `score: 4`). A reply that cannot be read,
-is out of range, or refuses to judge is a verdict with a status and the raw text, never a score.
+(markdown fences, prose around the JSON, `**5**`, `5.`, `score: 4`, a verdict sentence in the
+prompt's own words; `_reply_text`). A reply that cannot be read, is out of range, or refuses to
+judge is a verdict with a status and the raw text, never a score. Text the judge echoed back
+between the prompt's fence tags (`<response> ...`) is never read as its verdict or its refusal.
 """
 
 from __future__ import annotations
@@ -19,9 +21,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from judgekit._expressions import compile_expression
 from judgekit._keywords import get_keyword_set, is_refusal
+from judgekit._logprobs import TokenLogprobs as TokenLogprobs  # re-exported (the exchange)
+from judgekit._logprobs import expected_score as expected_score  # re-exported (the codec)
+from judgekit._reply_text import echo_spans, own_text, read_sentence
 from judgekit._rubrics import Rubric, RubricField, slug
 
 Status = Literal["ok", "parse_error", "judge_refused", "api_error"]
+ParsedFrom = Literal["marker", "bare", "sentence"]
+"""How a text reply's verdict was read when it held no JSON verdict: `name: value` lines, a lone
+value (`Yes`, `4`), or a verdict sentence (`The response is 1.`)."""
 
 
 class Usage(BaseModel):
@@ -72,6 +80,9 @@ class Verdict(BaseModel):
     reasoning: str | None = None
     expected_score: float | None = None
     """Probability-weighted score from the judge's token logprobs, when available."""
+    parsed_from: ParsedFrom | None = None
+    """How a text reply with no JSON verdict was read: `marker` (`score: 4` lines), `bare` (a lone
+    value), `sentence` (a verdict sentence, "The response is 1."); none for JSON."""
     rubric: str
     rubric_version: str
     rubric_hash: str
@@ -105,10 +116,16 @@ class ParsedReply:
     values: dict[str, Any]
     status: Status = "ok"
     error: str | None = None
+    parsed_from: ParsedFrom | None = None
+    """None when the values came from a JSON object."""
 
 
 class _FieldError(ValueError):
     """One field's value does not fit the rubric."""
+
+
+class _RangeError(_FieldError):
+    """A number outside the field's range: a value of the field's kind, but not a valid one."""
 
 
 _EMPHASIS = re.compile(r"[*`]+|\[\[|\]\]|^_+|_+$")
@@ -149,16 +166,83 @@ def _parse_reply(
             return ParsedReply(_validate(whole, rubric))
         except _FieldError as error:
             return ParsedReply(whole, "parse_error", f"{error}{hint}")
-    objects = _json_objects(text, rubric)
+    echoes = echo_spans(text)
+    objects = _json_objects(text, rubric, echoes)
     if objects:
         return _choose_object(objects, rubric, hint)
-    found = _marked_values(text, rubric)
+    own = own_text(text, echoes)
+    found, parsed_from, unreadable = _text_values(own, rubric)
+    if echoes and parsed_from is None:
+        hint = f"; it echoes the judged text back (<response> ...), which is not read{hint}"
+    if unreadable is not None:
+        return ParsedReply(found, "parse_error", f"{unreadable}{hint}")
     try:
-        return ParsedReply(_validate(found, rubric))
+        return ParsedReply(_validate(found, rubric), parsed_from=parsed_from)
     except _FieldError as error:
-        if not found and is_refusal(text, get_keyword_set(_JUDGE_REFUSAL_SET)):
+        if not found and is_refusal(own, get_keyword_set(_JUDGE_REFUSAL_SET)):
             return ParsedReply({}, "judge_refused", "the judge refused to judge")
         return ParsedReply(found, "parse_error", f"{error}{hint}")
+
+
+def _text_values(text: str, rubric: Rubric) -> tuple[dict[str, Any], ParsedFrom | None, str | None]:
+    """The field values a text reply gives, how they were read, and why a sentence was not read.
+
+    Its `name: value` lines, else a lone value, else a verdict sentence; the third item is set
+    when the reply has a verdict sentence that cannot be read one way.
+    """
+    found = _marked_values(text, rubric)
+    if found.keys() & {field.name for field in _verdict_fields(rubric)}:
+        return found, "marker", None
+    key = _key_field(rubric)
+    if key is None:
+        return found, None, None
+    field, implied = key
+    bare = None
+    if not found and len(text) <= 200:
+        bare = _EMPHASIS.sub("", text).strip().rstrip(".")
+        if not bare or "\n" in bare or len(bare) > 20:
+            bare = None
+        elif _fits(field, bare, rubric):
+            return {**implied, field.name: bare}, "bare", None
+    sentence = read_sentence(text, field, rubric)
+    if sentence is None:
+        # A short reply that is no value stays the field's bad value (a parse error naming it),
+        # as before verdict sentences, for rubrics with one verdict field.
+        return ({field.name: bare} if bare and not implied else found), None, None
+    if sentence.error is not None:
+        return found, None, sentence.error
+    return {**found, **implied, field.name: sentence.value}, "sentence", None
+
+
+def _fits(field: RubricField, value: str, rubric: Rubric) -> bool:
+    """Whether `value` reads as a value of `field` (in range or not: a lone `7` is still a score)."""
+    try:
+        _COERCE[field.type](field, value, rubric)
+    except _RangeError:
+        return True
+    except _FieldError:
+        return False
+    return True
+
+
+_KEY_FIELDS: dict[str, tuple[RubricField, dict[str, Any]] | None] = {}
+
+
+def _key_field(rubric: Rubric) -> tuple[RubricField, dict[str, Any]] | None:
+    """The one field a lone value or a verdict sentence can give, with what the others then are.
+
+    Only for rubrics with one scalar verdict field (a score, a yes/no, a class): their category
+    fields are then empty (no category named), like a JSON reply's `[]` or null.
+    """
+    if rubric.hash not in _KEY_FIELDS:
+        verdict = _verdict_fields(rubric)
+        scalar = [f for f in verdict if f.type in ("integer", "number", "boolean", "enum")]
+        others = [f for f in verdict if f not in scalar]
+        key: tuple[RubricField, dict[str, Any]] | None = None
+        if len(scalar) == 1 and all(f.type in ("category", "categories") for f in others):
+            key = (scalar[0], {f.name: [] if f.type == "categories" else None for f in others})
+        _KEY_FIELDS[rubric.hash] = key
+    return _KEY_FIELDS[rubric.hash]
 
 
 def _whole_object(text: str, rubric: Rubric) -> dict[str, Any] | None:
@@ -174,23 +258,29 @@ def _whole_object(text: str, rubric: Rubric) -> dict[str, Any] | None:
     return None
 
 
-def _json_objects(text: str, rubric: Rubric) -> list[dict[str, Any]]:
+def _json_objects(text: str, rubric: Rubric, echoes: Sequence[tuple[int, int]] = ()) -> list[dict[str, Any]]:
     """The JSON objects in `text` that carry one of the rubric's fields, in order.
 
     Decodes start only where an object can start (`{` then a quote), at most
     MAX_OBJECT_ATTEMPTS of them, and a found object is skipped whole (objects nested in it are
-    its own), so the work stays linear in the text.
+    its own), so the work stays linear in the text. Objects starting in an echoed stretch
+    (`echoes`, sorted) are the judged text's, not the judge's, and are skipped.
     """
     names = _field_names(rubric)
     decoder = json.JSONDecoder()
     found: list[dict[str, Any]] = []
-    position, attempts = 0, 0
+    position, attempts, echo = 0, 0, 0
     while attempts < MAX_OBJECT_ATTEMPTS:
         match = _OBJECT_START.search(text, position)
         if match is None:
             break
-        attempts += 1
         start = match.start()
+        while echo < len(echoes) and echoes[echo][1] <= start:
+            echo += 1
+        if echo < len(echoes) and echoes[echo][0] <= start:
+            position = echoes[echo][1]
+            continue
+        attempts += 1
         try:
             value, end = decoder.raw_decode(text, start)
         except (ValueError, RecursionError):
@@ -237,7 +327,7 @@ def _choose_object(objects: list[dict[str, Any]], rubric: Rubric, hint: str) -> 
 
 
 def _marked_values(text: str, rubric: Rubric) -> dict[str, Any]:
-    """`name: value` markers (`score: **5**`, `#score: 5.`), the last of each; or a bare value."""
+    """`name: value` markers (`score: **5**`, `#score: 5.`), the last of each."""
     values: dict[str, Any] = {}
     for field in rubric.fields:
         # No `\s` before the name and a greedy `.*` after the marker: linear on any line.
@@ -247,11 +337,6 @@ def _marked_values(text: str, rubric: Rubric) -> dict[str, Any]:
             value = matches[-1].strip().strip(",")
             if value:
                 values[field.name] = value
-    required = _verdict_fields(rubric)
-    if not values and len(required) == 1 and len(text) <= 200:
-        bare = _EMPHASIS.sub("", text).strip().rstrip(".")
-        if bare and "\n" not in bare and len(bare) <= 20:
-            values[required[0].name] = bare
     return values
 
 
@@ -306,7 +391,7 @@ def _coerce_number(field: RubricField, value: Any, _: Rubric) -> int | float:
         raise _FieldError(f"field '{field.name}' must be an integer, got {number:g}")
     assert field.minimum is not None and field.maximum is not None
     if not field.minimum <= number <= field.maximum:
-        raise _FieldError(
+        raise _RangeError(
             f"field '{field.name}' = {number:g} is outside {field.minimum:g}..{field.maximum:g}"
         )
     return int(number) if field.type == "integer" else number
@@ -437,34 +522,6 @@ def _tidy_number(value: Any) -> int | float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"a score expression must give a number, not {value!r}")
     return value
-
-
-TokenLogprobs = Sequence[tuple[str, Sequence[tuple[str, float]]]]
-"""Per generated token: its text and the top alternatives with their log probabilities."""
-
-
-def expected_score(tokens: TokenLogprobs, rubric: Rubric) -> float | None:
-    """Probability-weighted score from the logprobs of the score's value token.
-
-    Only for rubrics whose score is one integer field; None when the token is not found.
-    """
-    field = rubric.field(rubric.scoring.score.strip())
-    if field is None or field.type != "integer":
-        return None
-    assert field.minimum is not None and field.maximum is not None
-    marker = re.compile(rf'"?{re.escape(field.name)}"?[*_]*\s*[:=]\s*"?\s*$')
-    text = ""
-    for token, alternatives in tokens:
-        if marker.search(text[-60:]) and token.strip().isdigit():
-            weights: dict[int, float] = {}
-            for alternative, logprob in alternatives:
-                value = alternative.strip()
-                if value.isdigit() and field.minimum <= int(value) <= field.maximum:
-                    weights[int(value)] = weights.get(int(value), 0.0) + math.exp(logprob)
-            total = sum(weights.values())
-            return sum(v * w for v, w in weights.items()) / total if total else None
-        text += token
-    return None
 
 
 SMALL_SCALE = 10

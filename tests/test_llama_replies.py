@@ -1,8 +1,8 @@
-"""Real SmolLM2 judge replies (tests/data/llama_replies): what a tolerant parser should read.
+"""Real SmolLM2 judge replies (tests/data/llama_replies): what the tolerant parser reads.
 
-Each case holds a reply from llama-cpp-python in text mode and the rubric fields it should yield
-(`expected`, without `reasoning`), or null where it holds no verdict. Cases today's parser misses
-are xfail (strict=False) so the table can drive the parser's rework (issue 12).
+Each case holds a reply from llama-cpp-python in text mode and the rubric fields it must yield
+(`expected`, without `reasoning`), or null where it holds no verdict and must stay a
+`parse_error` (never `judge_refused`: an echoed response that refuses is not the judge refusing).
 """
 
 from __future__ import annotations
@@ -28,19 +28,27 @@ def _cases() -> list[Any]:
     return params
 
 
-def _reads_as_expected(rubric_name: str, case: dict[str, Any]) -> bool:
-    parsed = parse_reply(case["reply"], load_rubric(rubric_name), finish_reason=case["finish_reason"])
-    if case["expected"] is None:
-        return parsed.status == "parse_error"
-    values = {k: v for k, v in parsed.values.items() if k != "reasoning"}
-    return parsed.status == "ok" and values == case["expected"]
-
-
 def test_the_table_covers_every_llm_rubric() -> None:
     assert {path.stem for path in REPLIES.glob("*.json")} == {"policy", "behavior", "strongreject", "hazards"}
 
 
 @pytest.mark.parametrize(("rubric_name", "case"), _cases())
-def test_a_tolerant_parser_reads_what_the_reply_says(rubric_name: str, case: dict[str, Any]) -> None:
-    if not _reads_as_expected(rubric_name, case):
-        pytest.xfail(f"today's parser: {case['status_today']}; should be {case['expected']} ({case['note']})")
+def test_the_parser_reads_what_the_reply_says(rubric_name: str, case: dict[str, Any]) -> None:
+    parsed = parse_reply(case["reply"], load_rubric(rubric_name), finish_reason=case["finish_reason"])
+    if case["expected"] is None:
+        assert parsed.status == "parse_error", (parsed, case["note"])
+        assert parsed.error
+        return
+    assert parsed.status == "ok", (parsed.error, case["note"])
+    assert {k: v for k, v in parsed.values.items() if k != "reasoning"} == case["expected"], case["note"]
+    # A verdict read from a sentence says so; one read from a JSON object does not.
+    assert parsed.parsed_from == (None if "JSON" in case["note"] else "sentence"), parsed
+
+
+def test_echoed_replies_say_they_echo() -> None:
+    table = json.loads((REPLIES / "hazards.json").read_text(encoding="utf-8"))
+    echoed = [case for case in table["cases"] if "echoes" in case["note"]]
+    assert len(echoed) >= 10
+    for case in echoed:
+        parsed = parse_reply(case["reply"], load_rubric("hazards"), finish_reason=case["finish_reason"])
+        assert "echoes the judged text back" in (parsed.error or ""), case["id"]

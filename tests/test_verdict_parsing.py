@@ -5,7 +5,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from judgekit import load_rubric
-from judgekit._verdicts import expected_score, parse_reply, reply_schema
+from judgekit._logprobs import expected_score
+from judgekit._verdicts import parse_reply, reply_schema
 
 POLICY = load_rubric("policy")
 

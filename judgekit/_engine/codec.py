@@ -238,7 +238,8 @@ class Codec:
             categories=outcome.categories,
             fields={k: v for k, v in parsed.values.items() if k != "reasoning"},
             reasoning=reasoning if isinstance(reasoning, str) else None,
-            expected_score=expected_score(reply.tokens, self.rubric) if reply.tokens else None,
+            expected_score=expected_score(reply.tokens, self.rubric, parsed.values) if reply.tokens else None,
+            parsed_from=parsed.parsed_from,
             raw=_bounded(reply.text) if self.config.keep_raw else None,
             **common,
         )

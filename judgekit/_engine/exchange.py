@@ -211,20 +211,54 @@ def _clean_text(text: str | None) -> str | None:
 
 
 def _tokens(logprobs: Any) -> TokenLogprobs:
-    """The token logprobs, or none when they are missing or malformed (they are optional)."""
+    """The token logprobs, or none when they are missing or malformed (they are optional).
+
+    OpenAI's shape, `content[i] = {token, logprob, bytes, top_logprobs: [{token, logprob, bytes}]}`,
+    read the way llama.cpp's server and llama-cpp-python also send it: `bytes` may be null (or
+    hold the text when `token` is cut at a partial UTF-8 character), and with llama.cpp's
+    `post_sampling_probs` the numbers are probabilities (`prob`, `top_probs`). A malformed
+    alternative is left out; a token whose text is unknown makes the whole list unusable.
+    """
     content = logprobs.get("content") if isinstance(logprobs, Mapping) else None
     if not content or not isinstance(content, list):
         return []
-    try:
-        tokens = [
-            (item["token"], [(top["token"], float(top["logprob"])) for top in item.get("top_logprobs") or []])
-            for item in content
-        ]
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return []
-    if all(isinstance(token, str) and all(isinstance(alt, str) for alt, _ in alts) for token, alts in tokens):
-        return tokens
-    return []
+    tokens: list[tuple[str, list[tuple[str, float]]]] = []
+    for item in content:
+        text = _token_text(item)
+        if text is None:
+            return []
+        top = item.get("top_logprobs") or item.get("top_probs") or []
+        alternatives = [alt for alt in map(_alternative, top if isinstance(top, list) else []) if alt]
+        tokens.append((text, alternatives))
+    return tokens
+
+
+def _token_text(item: Any) -> str | None:
+    """A logprob entry's token text: `token`, else its `bytes` decoded; None if neither is there."""
+    if not isinstance(item, Mapping):
+        return None
+    token, raw = item.get("token"), item.get("bytes")
+    if isinstance(token, str) and (token or not raw):
+        return token
+    if isinstance(raw, list) and all(isinstance(b, int) and 0 <= b < 256 for b in raw):
+        return bytes(raw).decode("utf-8", "replace")
+    return token if isinstance(token, str) else None
+
+
+def _alternative(item: Any) -> tuple[str, float] | None:
+    """One `top_logprobs` entry as (text, log probability), or None when it is malformed."""
+    text = _token_text(item)
+    if text is None:
+        return None
+    assert isinstance(item, Mapping)
+    logprob, prob = item.get("logprob"), item.get("prob")
+    if isinstance(logprob, int | float) and not isinstance(logprob, bool):
+        value = float(logprob) if isinstance(logprob, float) or abs(logprob) < 2**53 else -math.inf
+    elif isinstance(prob, int | float) and not isinstance(prob, bool) and 0 < prob <= 1:
+        value = math.log(prob)
+    else:
+        return None
+    return (text, value) if math.isfinite(value) and value <= 0 else None
 
 
 def rate_limits(headers: Mapping[str, str]) -> dict[str, str]:
