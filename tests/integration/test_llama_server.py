@@ -1,8 +1,7 @@
 """judgekit against a real OpenAI-compatible server: llama-cpp-python serving SmolLM2-135M-Instruct.
 
-What judgekit gets wrong today is marked xfail (strict=False) with the reason, so the suite
-passes now and the marks can be dropped as issue 12 lands. Rows are few and retries low to keep
-the run within CI's budget: SmolLM2 answers one request at a time, in about 1-5 s on 2 cores.
+Rows are few and retries low to keep the run within CI's budget: SmolLM2 answers one request at
+a time, in about 1-15 s on 2 cores.
 """
 
 from __future__ import annotations
@@ -128,15 +127,10 @@ def test_every_rubric_in_every_output_mode(
     assert {v.get("output_mode") for v in verdicts} == {expected}, verdicts
 
 
-@pytest.mark.xfail(
-    reason="llama.cpp's top_logprobs come from the distribution before the JSON grammar, and in "
-    "text mode SmolLM2 rarely writes a parseable score: expected_score is seldom set",
-    strict=False,
-)
 def test_logprobs_give_an_expected_score(llama_server: LlamaServer, records: Path, tmp_path: Path) -> None:
     code, err, verdicts = score(
-        llama_server, records, tmp_path / "out.jsonl", "--rubric", "behavior", "--output-mode", "text",
-        "--logprobs",
+        llama_server, records, tmp_path / "out.jsonl", "--rubric", "behavior",
+        "--output-mode", "json_object_schema", "--logprobs",
     )  # fmt: skip
     assert code in COMPLETED, err
     ok = [v for v in verdicts if v["status"] == "ok"]
