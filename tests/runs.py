@@ -2,13 +2,48 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 import time
 from collections import Counter
 from pathlib import Path
+from types import ModuleType
 
+from judgekit._engine.processes import ShardedJob
+from judgekit._judge import Judge
+from judgekit._records import FieldMap
 from judgekit.testing import JudgeServer
+
+ROOT = Path(__file__).parent.parent
+
+
+def harmbench_converter() -> ModuleType:
+    """examples/harmbench_to_jsonl.py, imported by path (examples/ is no package)."""
+    spec = importlib.util.spec_from_file_location(
+        "harmbench_to_jsonl", ROOT / "examples" / "harmbench_to_jsonl.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def sharded_job(
+    judge: Judge, source: Path, output: Path, *, cache_path: Path | None = None, processes: int = 2
+) -> ShardedJob:
+    """A job of `processes` workers judging `source` into `output` with `judge`'s rubric and config."""
+    return ShardedJob(
+        rubric=judge.rubric,
+        config=judge.config,
+        cache_path=cache_path,
+        input_path=str(source),
+        output_path=str(output),
+        overwrite=False,
+        fields=FieldMap(),
+        limit=None,
+        processes=processes,
+    )
 
 
 def write_rows(path: Path, rows: int) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -11,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from runs import harmbench_converter
 from sklearn.metrics import cohen_kappa_score, f1_score
 from sklearn.metrics import confusion_matrix as sk_confusion
 
@@ -20,7 +20,6 @@ from judgekit.calibration.html import render_html
 from judgekit.cli import main
 from judgekit.testing import JudgeServer
 
-ROOT = Path(__file__).parent.parent
 HARMBENCH = Path(__file__).parent / "data" / "harmbench"
 
 # HarmBench paper, Table 3: agreement (%) with the human label, standard / contextual behaviors.
@@ -34,19 +33,9 @@ PUBLISHED = {
 }
 
 
-def _converter():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location(
-        "harmbench_to_jsonl", ROOT / "examples" / "harmbench_to_jsonl.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def harmbench(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    converter = _converter()
+    converter = harmbench_converter()
     folder = tmp_path_factory.mktemp("harmbench")
     records = converter.read_rows(HARMBENCH)
     judged, labels = folder / "judged.jsonl", folder / "labels.jsonl"

@@ -11,14 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runs import score_command, write_rows
+from runs import score_command, sharded_job, write_rows
 
 import judgekit
 from judgekit._engine import processes, sender
 from judgekit._engine.breaker import Breaker, SharedCounts
 from judgekit._errors import JudgeError
 from judgekit._judge import Judge
-from judgekit._records import FieldMap
 from judgekit.testing import Fault, JudgeServer
 from judgekit.testing.chat import message_texts
 
@@ -35,17 +34,7 @@ def _job(tmp_path: Path, server_url: str, rows: int, **options: Any) -> processe
         )
     )
     judge = Judge("policy", model="judge-model", base_url=server_url, **{**_RETRIES, **options})
-    return processes.ShardedJob(
-        rubric=judge.rubric,
-        config=judge.config,
-        cache_path=None,
-        input_path=str(source),
-        output_path=str(tmp_path / "out.jsonl"),
-        overwrite=False,
-        fields=FieldMap(),
-        limit=None,
-        processes=2,
-    )
+    return sharded_job(judge, source, tmp_path / "out.jsonl")
 
 
 @pytest.fixture

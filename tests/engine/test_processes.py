@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
-from runs import requests_per_row, score_command, wait_for_size, write_rows
+from runs import requests_per_row, score_command, sharded_job, wait_for_size, write_rows
 
 from judgekit._engine import processes
 from judgekit._engine.processes import auto_processes
 from judgekit._judge import Judge
-from judgekit._records import FieldMap, Shard, read_records
+from judgekit._records import Shard, read_records
 from judgekit._summary import Summarizer, summarize_verdicts
 from judgekit._verdicts import Verdict
 from judgekit.testing import JudgeServer
@@ -248,17 +248,7 @@ def test_spawned_workers_as_on_macos(
     source = write_rows(tmp_path / "in.jsonl", 60)
     output = tmp_path / "out.jsonl"
     judge = Judge("policy", model="judge-model", base_url=server.url, concurrency=4)
-    job = processes.ShardedJob(
-        rubric=judge.rubric,
-        config=judge.config,
-        cache_path=tmp_path / "cache.sqlite",
-        input_path=str(source),
-        output_path=str(output),
-        overwrite=False,
-        fields=FieldMap(),
-        limit=None,
-        processes=2,
-    )
+    job = sharded_job(judge, source, output, cache_path=tmp_path / "cache.sqlite")
     result = processes.score_file_in_processes(job)
     assert result.summary.overall.rows == 60 and result.progress.total == 60
     assert sorted(_ids(output)) == sorted(f"r{i}" for i in range(60))
@@ -276,17 +266,7 @@ def test_sigterm_stops_a_spawned_worker_as_ctrl_c_does(
     source, output = write_rows(tmp_path / "in.jsonl", 2000), tmp_path / "out.jsonl"
     with JudgeServer(latency_s=0.05) as server:
         judge = Judge("policy", model="judge-model", base_url=server.url, concurrency=8)
-        job = processes.ShardedJob(
-            rubric=judge.rubric,
-            config=judge.config,
-            cache_path=None,
-            input_path=str(source),
-            output_path=str(output),
-            overwrite=False,
-            fields=FieldMap(),
-            limit=None,
-            processes=2,
-        )
+        job = sharded_job(judge, source, output)
 
         def terminate_the_workers() -> None:  # as Slurm does, though the parent is spared here
             wait_for_size(output, 5_000)

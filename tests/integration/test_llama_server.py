@@ -6,19 +6,18 @@ a time, in about 1-15 s on 2 cores.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
 import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any, get_args
 
 import pytest
 from click.testing import CliRunner
 from realserver import MODEL_ALIAS, N_CTX, LlamaServer
+from runs import harmbench_converter
 
 import judgekit
 from judgekit._config import OutputMode
@@ -49,19 +48,10 @@ MAX_TOKENS = "160"
 under a minute (a reply cut short is a parse_error, which these tests allow)."""
 
 
-def _converter() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "harmbench_to_jsonl", ROOT / "examples" / "harmbench_to_jsonl.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def harmbench_rows(count: int, *, seed: int = 0) -> list[dict[str, Any]]:
     """`count` HarmBench validation rows whose prompts fit the server's context."""
-    rows = [r for r in _converter().read_rows(HARMBENCH) if len(str(r["response"])) <= MAX_RESPONSE_CHARS]
+    rows = harmbench_converter().read_rows(HARMBENCH)
+    rows = [r for r in rows if len(str(r["response"])) <= MAX_RESPONSE_CHARS]
     return random.Random(seed).sample(rows, count)
 
 
@@ -223,7 +213,7 @@ def test_a_record_longer_than_the_context_gets_api_error_and_the_run_goes_on(
 
 
 def test_calibrate_behavior_end_to_end(llama_server: LlamaServer, tmp_path: Path) -> None:
-    converter = _converter()
+    converter = harmbench_converter()
     rows = harmbench_rows(40, seed=3)
     labels = write_jsonl(
         tmp_path / "labels.jsonl",
